@@ -1,0 +1,1 @@
+"""GitOps workflow reconciler: Argo-format workflows, run locally or on Kubernetes."""

@@ -1,0 +1,301 @@
+"""`reconciler`: a CLI shaped like `argo` and `kubectl`, on the embedded store by default."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+import yaml
+from rich.console import Console
+
+from reconciler.cli import render
+from reconciler.cli.context import Context
+from reconciler.config import DEFAULT_NAMESPACE
+from reconciler.engine.submission import SubmissionError, build_workflow
+from reconciler.spec import SpecError, check_submission, lint_paths, load_file, validate_documents
+from reconciler.store.errors import NotFound, StoreError
+
+console = Console()
+err = Console(stderr=True)
+
+APPLY_KINDS = {"WorkflowTemplate", "ClusterWorkflowTemplate", "CronWorkflow", "ConfigMap"}
+
+
+def fail(message: str, code: int = 2) -> None:
+    err.print(message, markup=False, highlight=False)
+    sys.exit(code)
+
+
+def print_json(obj: object) -> None:
+    click.echo(json.dumps(obj, indent=2, sort_keys=False))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--home", envvar="RECONCILER_HOME", type=click.Path(file_okay=False), help="Data directory.")
+@click.pass_context
+def cli(ctx: click.Context, home: str | None) -> None:
+    """Run Argo-format workflows without a cluster, and keep them in sync with git."""
+    ctx.obj = Context(home)
+    ctx.call_on_close(ctx.obj.close)
+
+
+namespace_option = click.option("-n", "--namespace", default=DEFAULT_NAMESPACE, show_default=True)
+output_option = click.option("-o", "--output", type=click.Choice(["wide", "json", "name", "yaml"]), default=None)
+
+
+def _problems_or_exit(problems: list) -> None:
+    errors = [p for p in problems if p.severity == "error"]
+    for p in problems:
+        err.print(str(p), markup=False, highlight=False)
+    if errors:
+        sys.exit(2)
+
+
+def _load(paths: list[str]) -> list:
+    docs, problems = [], []
+    for path in paths:
+        try:
+            docs.extend(load_file(path))
+        except SpecError as exc:
+            problems.extend(exc.problems)
+        except OSError as exc:
+            fail(f"{path}: {exc.strerror or exc}")
+    _problems_or_exit(problems)
+    return docs
+
+
+@cli.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("-p", "--parameter", "parameters", multiple=True, help="name=value, repeatable.")
+@click.option("--watch", is_flag=True, help="Run it and redraw the node tree until it ends.")
+@click.option("--wait", is_flag=True, help="Run it and return when it ends; exit 0 only if Succeeded.")
+@namespace_option
+@output_option
+@click.pass_obj
+def submit(obj: Context, file: str, parameters, watch: bool, wait: bool, namespace: str, output: str | None) -> None:
+    """Submit a Workflow file (and run it with --wait or --watch)."""
+    params = {}
+    for item in parameters:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            fail(f"-p {item}: expected name=value")
+        params[name] = value
+    docs = _load([file])
+    lookup = obj.lookup
+    problems = validate_documents(docs, template_lookup=lookup)
+    workflows = [d for d in docs if d.obj.get("kind") == "Workflow"]
+    for d in docs:
+        if d.obj.get("kind") != "Workflow":
+            fail(f"{file}:{d.line_of(('kind',))}: kind: submit takes Workflow documents; "
+                 f"use `reconciler apply` for {d.obj.get('kind')}")
+    for d in workflows:
+        problems.extend(check_submission(d, params, template_lookup=lookup))
+    _problems_or_exit(problems)
+    created = []
+    for d in workflows:
+        try:
+            wf = build_workflow(d.obj, namespace=namespace, parameters=params, lookup=lookup)
+            created.append(obj.store.create(wf))
+        except (SubmissionError, StoreError) as exc:
+            fail(f"{file}: {exc}")
+    for wf in created:
+        name = wf["metadata"]["name"]
+        if output == "name":
+            click.echo(name)
+        elif not (watch or wait):
+            click.echo(f"Name: {name}\nNamespace: {namespace}\nStatus: Pending")
+    if not (watch or wait):
+        return
+    phases = [_run(obj, wf, watch=watch, output=output) for wf in created]
+    sys.exit(0 if all(p == "Succeeded" for p in phases) else 1)
+
+
+def _run(obj: Context, wf: dict, *, watch: bool, output: str | None) -> str:
+    runner = obj.runner()
+    ns, name = wf["metadata"]["namespace"], wf["metadata"]["name"]
+    try:
+        if watch:
+            from rich.live import Live
+
+            with Live(render.workflow_view(wf), console=console, refresh_per_second=8,
+                      transient=False) as live:
+                final = runner.run(ns, name, on_change=lambda w: live.update(render.workflow_view(w)))
+                live.update(render.workflow_view(final))
+        else:
+            final = runner.run(ns, name)
+    except KeyboardInterrupt:
+        obj.close()
+        fail(f"interrupted; {name} stays in the store, unfinished", 130)
+    final = obj.store.get("Workflow", ns, name)
+    phase = final.get("status", {}).get("phase", "")
+    if output == "json":
+        print_json(final)
+    elif not watch and output != "name":
+        console.print(render.workflow_view(final))
+    return phase
+
+
+@cli.command("list")
+@namespace_option
+@click.option("-A", "--all-namespaces", is_flag=True)
+@output_option
+@click.pass_obj
+def list_cmd(obj: Context, namespace: str, all_namespaces: bool, output: str | None) -> None:
+    """List workflows."""
+    items = obj.store.list("Workflow", None if all_namespaces else namespace)
+    items.sort(key=lambda w: w["metadata"].get("creationTimestamp", ""), reverse=True)
+    if output == "json":
+        print_json([_brief(w) for w in items])
+    elif output == "name":
+        for w in items:
+            click.echo(w["metadata"]["name"])
+    else:
+        console.print(render.workflows_table(items))
+
+
+def _brief(wf: dict) -> dict:
+    status = wf.get("status") or {}
+    return {"metadata": wf["metadata"], "status": {k: v for k, v in status.items() if k != "nodes"}}
+
+
+@cli.command()
+@click.argument("name")
+@namespace_option
+@output_option
+@click.pass_obj
+def get(obj: Context, name: str, namespace: str, output: str | None) -> None:
+    """Show a workflow and its node tree."""
+    wf = obj.get_or_exit("Workflow", namespace, name)
+    if output == "json":
+        print_json(wf)
+    elif output == "yaml":
+        click.echo(yaml.safe_dump(wf, sort_keys=False))
+    else:
+        console.print(render.workflow_view(wf))
+        if obj.executor_isolation() != "bwrap":
+            err.print(f"note: steps run with isolation '{obj.executor_isolation()}' "
+                      "(no private filesystem view)")
+
+
+@cli.command()
+@click.argument("name")
+@click.option("--node", help="Only this node (id, name or display name).")
+@namespace_option
+@click.pass_obj
+def logs(obj: Context, name: str, node: str | None, namespace: str) -> None:
+    """Print the logs of a workflow's steps."""
+    wf = obj.get_or_exit("Workflow", namespace, name)
+    nodes = sorted((wf.get("status") or {}).get("nodes", {}).values(), key=lambda n: n.get("startedAtUnix", 0))
+    pods = [n for n in nodes if n["type"] == "Pod"]
+    if node:
+        pods = [n for n in pods if node in (n["id"], n["name"], n["displayName"], n.get("podName"))]
+        if not pods:
+            fail(f"workflow {name} has no step {node!r}")
+    for n in pods:
+        path = obj.runner_paths_log(namespace, name, n["id"])
+        text = path.read_text(errors="replace") if path.exists() else ""
+        for line in text.splitlines():
+            click.echo(f"{n.get('podName', n['displayName'])}: {line}" if not node else line)
+
+
+@cli.command()
+@click.argument("names", nargs=-1, required=True)
+@namespace_option
+@click.pass_obj
+def delete(obj: Context, names: tuple[str, ...], namespace: str) -> None:
+    """Delete workflows (and their artifacts and logs)."""
+    for name in names:
+        try:
+            obj.store.delete("Workflow", namespace, name)
+        except NotFound:
+            fail(f"workflow {name!r} not found in namespace {namespace}", 1)
+        obj.forget_workflow(namespace, name)
+        click.echo(f'Workflow "{name}" deleted')
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.pass_obj
+def lint(obj: Context, paths: tuple[str, ...]) -> None:
+    """Check workflow files; report every problem; exit 2 if any is an error."""
+    problems = lint_paths(list(paths), template_lookup=obj.lookup)
+    errors = [p for p in problems if p.severity == "error"]
+    for p in problems:
+        err.print(str(p), markup=False, highlight=False)
+    if errors:
+        sys.exit(2)
+    click.echo(f"no problems found in {len(paths)} path(s)" if not problems else "no errors (warnings above)")
+
+
+@cli.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path())
+@namespace_option
+@click.pass_obj
+def apply(obj: Context, files: tuple[str, ...], namespace: str) -> None:
+    """Store WorkflowTemplates, ClusterWorkflowTemplates, CronWorkflows and ConfigMaps."""
+    docs = _load(list(files))
+    problems = validate_documents(docs, template_lookup=obj.lookup)
+    for d in docs:
+        if d.obj.get("kind") not in APPLY_KINDS:
+            problems.append(_problem(d, f"apply takes {', '.join(sorted(APPLY_KINDS))}; "
+                                        f"use `reconciler submit` for {d.obj.get('kind')}"))
+    _problems_or_exit(problems)
+    for d in docs:
+        click.echo(obj.apply_object(d.obj, namespace))
+
+
+def _problem(doc, message: str):
+    from reconciler.spec import Problem
+
+    return Problem(doc.filename, doc.line_of(("kind",)), "kind", message)
+
+
+@cli.group()
+def template() -> None:
+    """WorkflowTemplates."""
+
+
+@template.command("list")
+@namespace_option
+@click.option("--cluster", is_flag=True, help="ClusterWorkflowTemplates instead.")
+@output_option
+@click.pass_obj
+def template_list(obj: Context, namespace: str, cluster: bool, output: str | None) -> None:
+    kind = "ClusterWorkflowTemplate" if cluster else "WorkflowTemplate"
+    _list_objects(obj, kind, "" if cluster else namespace, output)
+
+
+@cli.group()
+def cron() -> None:
+    """CronWorkflows."""
+
+
+@cron.command("list")
+@namespace_option
+@output_option
+@click.pass_obj
+def cron_list(obj: Context, namespace: str, output: str | None) -> None:
+    _list_objects(obj, "CronWorkflow", namespace, output, extra=[
+        ("SCHEDULE", lambda o: ",".join(o["spec"].get("schedules") or [o["spec"].get("schedule", "")])),
+        ("SUSPENDED", lambda o: str(bool(o["spec"].get("suspend"))).lower()),
+    ])
+
+
+def _list_objects(obj: Context, kind: str, namespace: str, output: str | None, extra=()) -> None:
+    items = obj.store.list(kind, namespace)
+    if output == "json":
+        print_json(items)
+    elif output == "name":
+        for item in items:
+            click.echo(item["metadata"]["name"])
+    else:
+        console.print(render.objects_table(items, list(extra)))
+
+
+def main() -> None:
+    cli()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,160 @@
+"""What a person sees: node trees like `argo get`/`argo submit --watch`, and listing tables."""
+
+from __future__ import annotations
+
+import time
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+
+from reconciler.engine import nodes as N
+
+ICONS = {
+    N.SUCCEEDED: ("✔", "green"),
+    N.FAILED: ("✖", "red"),
+    N.ERROR: ("⚠", "red"),
+    N.RUNNING: ("●", "cyan"),
+    N.PENDING: ("◷", "yellow"),
+    N.SKIPPED_PHASE: ("○", "dim"),
+    N.OMITTED: ("○", "dim"),
+}
+
+
+def human_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    minutes, secs = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes}m{secs}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes}m"
+
+
+def age(created: str | None, now: float | None = None) -> str:
+    start = N.parse_rfc3339(created)
+    return human_duration((now or time.time()) - start) if start else ""
+
+
+def workflow_duration(wf: dict, now: float | None = None) -> float | None:
+    status = wf.get("status") or {}
+    start = status.get("startedAtUnix")
+    if not start:
+        return None
+    return (status.get("finishedAtUnix") or now or time.time()) - start
+
+
+def summary(wf: dict) -> Table:
+    status = wf.get("status") or {}
+    meta = wf["metadata"]
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold")
+    grid.add_column()
+    phase = status.get("phase", "Pending")
+    rows = [
+        ("Name:", meta["name"]),
+        ("Namespace:", meta.get("namespace", "")),
+        ("Status:", Text(phase, style=ICONS.get(phase, ("", ""))[1])),
+    ]
+    if status.get("message"):
+        rows.append(("Message:", status["message"]))
+    if status.get("startedAt"):
+        rows.append(("Started:", status["startedAt"]))
+    if status.get("finishedAt"):
+        rows.append(("Finished:", status["finishedAt"]))
+    rows.append(("Duration:", human_duration(workflow_duration(wf))))
+    if status.get("progress"):
+        rows.append(("Progress:", status["progress"]))
+    params = ((status.get("storedWorkflowTemplateSpec") or wf.get("spec") or {}).get("arguments") or {}).get(
+        "parameters"
+    )
+    for p in params or []:
+        rows.append((f"  {p['name']}:", str(p.get("value", ""))))
+    for label, value in rows:
+        grid.add_row(label, value)
+    return grid
+
+
+def node_tree(wf: dict, now: float | None = None) -> Table:
+    """One row per node, indented along `children`, like `argo get`'s STEP column."""
+    nodes = (wf.get("status") or {}).get("nodes") or {}
+    table = Table(box=None, padding=(0, 2), show_edge=False)
+    for col in ("STEP", "TEMPLATE", "PODNAME", "DURATION", "MESSAGE"):
+        table.add_column(col, no_wrap=col != "MESSAGE")
+    roots = [n for n in nodes.values() if not _has_parent(n["id"], nodes)]
+    roots.sort(key=lambda n: (n["name"].endswith(".onExit"), n.get("startedAtUnix", 0)))
+    now = now or time.time()
+
+    def walk(node: dict, prefix: str, last: bool, depth: int) -> None:
+        icon, colour = ICONS.get(node["phase"], ("?", ""))
+        branch = "" if depth == 0 else ("└─" if last else "├─")
+        # Step groups add nothing a reader needs beyond their children, as in argo's output.
+        label = Text(prefix + branch)
+        label.append(icon, style=colour)
+        label.append(" " + node["displayName"])
+        start = node.get("startedAtUnix")
+        end = node.get("finishedAtUnix") or now
+        dur = human_duration(end - start) if start and node["type"] == N.POD else ""
+        table.add_row(label, node.get("templateName", ""), node.get("podName", ""), dur, node.get("message", "") or "")
+        kids = [nodes[c] for c in node.get("children", []) if c in nodes]
+        child_prefix = prefix + ("" if depth == 0 else ("  " if last else "│ "))
+        for i, kid in enumerate(kids):
+            walk(kid, child_prefix, i == len(kids) - 1, depth + 1)
+
+    for root in roots:
+        walk(root, "", True, 0)
+    return table
+
+
+_child_cache: dict[int, set[str]] = {}
+
+
+def _has_parent(node_id: str, nodes: dict) -> bool:
+    key = id(nodes)
+    children = _child_cache.get(key)
+    if children is None or len(_child_cache) > 4:
+        _child_cache.clear()
+        children = {c for n in nodes.values() for c in n.get("children", [])}
+        _child_cache[key] = children
+    return node_id in children
+
+
+def workflow_view(wf: dict) -> Group:
+    _child_cache.clear()
+    return Group(summary(wf), Text(""), node_tree(wf))
+
+
+def workflows_table(items: list[dict]) -> Table:
+    table = Table(box=None, padding=(0, 2), show_edge=False)
+    for col in ("NAME", "NAMESPACE", "STATUS", "AGE", "DURATION", "PROGRESS", "MESSAGE"):
+        table.add_column(col)
+    for wf in items:
+        status = wf.get("status") or {}
+        phase = status.get("phase", "Pending")
+        table.add_row(
+            wf["metadata"]["name"],
+            wf["metadata"].get("namespace", ""),
+            Text(phase, style=ICONS.get(phase, ("", ""))[1]),
+            age(wf["metadata"].get("creationTimestamp")),
+            human_duration(workflow_duration(wf)),
+            status.get("progress", ""),
+            status.get("message", ""),
+        )
+    return table
+
+
+def objects_table(items: list[dict], extra: list[tuple[str, object]] = ()) -> Table:
+    table = Table(box=None, padding=(0, 2), show_edge=False)
+    table.add_column("NAME")
+    table.add_column("NAMESPACE")
+    table.add_column("AGE")
+    for title, _ in extra:
+        table.add_column(title)
+    for obj in items:
+        meta = obj["metadata"]
+        table.add_row(meta["name"], meta.get("namespace", ""), age(meta.get("creationTimestamp")),
+                      *[str(fn(obj)) for _, fn in extra])
+    return table

@@ -1,0 +1,434 @@
+"""The workflow state machine: status + event -> new status + actions.
+
+One `Operator` holds one workflow's object in memory. Container frames (steps, DAGs, retries,
+loops) are in-memory controllers for nodes that have children; everything they know is derived
+from the workflow's spec and node statuses, so the object in the store stays the truth."""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from reconciler.engine import nodes as N
+from reconciler.engine.actions import KillPod, PodFinished, RunPod, SetTimer
+from reconciler.engine.frames import Frame, RootFrame
+from reconciler.engine.scope import InputError, global_scope, resolve_inputs, template_scope
+from reconciler.engine.templates import (
+    LOCAL,
+    TemplateContext,
+    TemplateLookup,
+    TemplateNotFound,
+    TemplateResolver,
+    is_leaf,
+    template_type,
+)
+from reconciler.spec.expressions.durations import parse_duration
+from reconciler.spec.expressions.errors import ExpressionError
+from reconciler.spec.expressions.templating import substitute, substitute_object
+
+TERMINAL_WORKFLOW = frozenset({N.SUCCEEDED, N.FAILED, N.ERROR})
+ConfigMapLookup = Callable[[str], "dict | None"]
+
+
+class Operator:
+    def __init__(
+        self,
+        wf: dict,
+        *,
+        lookup: TemplateLookup | None = None,
+        configmaps: ConfigMapLookup | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.wf = wf
+        self.name: str = wf["metadata"]["name"]
+        status = wf.setdefault("status", {})
+        self.status = status
+        self.spec: dict = status.get("storedWorkflowTemplateSpec") or wf["spec"]
+        self.nodes: dict[str, dict] = status.setdefault("nodes", {})
+        self.clock = clock
+        self.configmaps = configmaps
+        self.resolver = TemplateResolver(wf, self.spec, lookup)
+        self.dirty: set[str] = set()
+        self.status_dirty = True
+        self.actions: list = []
+        self.owner: dict[str, Frame] = {}
+        self.frames: dict[str, Frame] = {}
+        self.children_of: dict[str, list[str]] = {}
+        self.pod_queue: deque[str] = deque()
+        self.pending_pods: dict[str, RunPod] = {}
+        self.running_pods: set[str] = set()
+        self.timers: dict[str, tuple[float, str]] = {}
+        self._globals: dict | None = None
+        self.parallelism = self.spec.get("parallelism")
+        self.root = RootFrame(self)
+
+    # ---- public events -------------------------------------------------------------------
+    @property
+    def finished(self) -> bool:
+        return self.status.get("phase") in TERMINAL_WORKFLOW
+
+    def start(self) -> None:
+        now = self.clock()
+        self.status["phase"] = N.RUNNING
+        self.status["startedAt"] = N.now_rfc3339(now)
+        self.status["startedAtUnix"] = now
+        self.status_dirty = True
+        problem = self._runtime_problem()
+        if problem:
+            self.finish_workflow(N.FAILED, f"invalid spec: {problem}")
+            return
+        deadline = self.spec.get("activeDeadlineSeconds")
+        if deadline is not None:
+            self.set_timer(self.name + "/deadline", now + float(deadline), "workflow-deadline")
+        self.root.start()
+
+    def on_pod_finished(self, event: PodFinished) -> None:
+        node = self.nodes.get(event.node_id)
+        self.running_pods.discard(event.node_id)
+        if node is None or N.is_fulfilled(node):
+            self._drain_pod_queue()
+            return
+        outputs, phase, message = self._pod_outputs(node, event)
+        if event.started_at:
+            node["startedAt"] = N.now_rfc3339(event.started_at)
+            node["startedAtUnix"] = event.started_at
+        self.complete(event.node_id, phase, message, outputs, finished_at=event.finished_at)
+        self._drain_pod_queue()
+
+    def on_timer(self, key: str) -> None:
+        entry = self.timers.pop(key, None)
+        if entry is None:
+            return
+        _, purpose = entry
+        if purpose == "workflow-deadline":
+            self.shutdown(N.FAILED, "Max duration limit exceeded", run_exit_handler=True)
+            return
+        frame = self.frames.get(key)
+        if purpose == "suspend":
+            node = self.nodes.get(key)
+            if node and not N.is_fulfilled(node):
+                self.complete(key, N.SUCCEEDED, "", None)
+        elif frame is not None:
+            frame.on_timer(purpose)
+
+    def next_timer(self) -> float | None:
+        return min((at for at, _ in self.timers.values()), default=None)
+
+    def due_timers(self, now: float) -> list[str]:
+        return [key for key, (at, _) in self.timers.items() if at <= now]
+
+    def take_actions(self) -> list:
+        actions, self.actions = self.actions, []
+        return actions
+
+    # ---- node bookkeeping ----------------------------------------------------------------
+    def globals(self) -> dict[str, Any]:
+        if self._globals is None:
+            self._globals = global_scope(self.wf, self.spec, self.clock())
+        return self._globals
+
+    def touch(self, node_id: str) -> None:
+        self.dirty.add(node_id)
+
+    def create_node(
+        self,
+        name: str,
+        display: str,
+        node_type: str,
+        *,
+        owner: Frame,
+        parent_id: str | None,
+        boundary_id: str | None,
+        tmpl: dict | None,
+        ctx: TemplateContext | None,
+        phase: str = N.RUNNING,
+        message: str = "",
+        inputs: dict | None = None,
+    ) -> dict:
+        node = N.new_node(
+            self.name,
+            name,
+            display,
+            node_type,
+            template_name=tmpl.get("name") if tmpl else None,
+            template_scope=ctx.scope if ctx else LOCAL,
+            boundary_id=boundary_id,
+            phase=phase,
+            now=self.clock(),
+            message=message,
+        )
+        if inputs:
+            node["inputs"] = inputs
+        node_id = node["id"]
+        self.nodes[node_id] = node
+        self.owner[node_id] = owner
+        if parent_id is not None:
+            parent = self.nodes[parent_id]
+            parent.setdefault("children", []).append(node_id)
+            self.touch(parent_id)
+        self.touch(node_id)
+        return node
+
+    def complete(
+        self,
+        node_id: str,
+        phase: str,
+        message: str,
+        outputs: dict | None,
+        *,
+        finished_at: float | None = None,
+    ) -> None:
+        node = self.nodes[node_id]
+        if N.is_fulfilled(node):
+            return
+        now = finished_at or self.clock()
+        node["phase"] = phase
+        node["finishedAt"] = N.now_rfc3339(now)
+        node["finishedAtUnix"] = now
+        if message:
+            node["message"] = message
+        elif "message" in node and phase == N.SUCCEEDED:
+            del node["message"]
+        if outputs:
+            node["outputs"] = outputs
+            self._publish_globals(outputs)
+        self.touch(node_id)
+        self.frames.pop(node_id, None)
+        owner = self.owner.get(node_id)
+        if owner is not None:
+            owner.child_done(node_id)
+
+    def _publish_globals(self, outputs: dict) -> None:
+        changed = False
+        gout = self.status.setdefault("outputs", {})
+        for p in outputs.get("parameters", []) or []:
+            if p.get("globalName"):
+                params = [x for x in gout.get("parameters", []) if x["name"] != p["globalName"]]
+                params.append({"name": p["globalName"], "value": p.get("value", "")})
+                gout["parameters"] = params
+                changed = True
+        for a in outputs.get("artifacts", []) or []:
+            if a.get("globalName"):
+                arts = [x for x in gout.get("artifacts", []) if x["name"] != a["globalName"]]
+                entry = {k: v for k, v in a.items() if k != "globalName"}
+                entry["name"] = a["globalName"]
+                arts.append(entry)
+                gout["artifacts"] = arts
+                changed = True
+        if changed:
+            self._globals = None
+            self.status_dirty = True
+
+    def set_timer(self, key: str, at: float, purpose: str) -> None:
+        self.timers[key] = (at, purpose)
+        self.actions.append(SetTimer(key, at, purpose))
+
+    # ---- executing a template ------------------------------------------------------------
+    def execute(
+        self,
+        name: str,
+        display: str,
+        ctx: TemplateContext,
+        tmpl: dict,
+        inputs: dict,
+        *,
+        owner: Frame,
+        parent_id: str | None,
+        boundary_id: str | None,
+        in_retry: bool = False,
+        extra_scope: dict | None = None,
+    ) -> str:
+        """Create the node for one template call and set it going. Returns the node id."""
+        from reconciler.engine.frames import DagFrame, RetryFrame, StepsFrame
+
+        kind = template_type(tmpl)
+        if tmpl.get("retryStrategy") and not in_retry:
+            node = self.create_node(name, display, N.RETRY, owner=owner, parent_id=parent_id,
+                                    boundary_id=boundary_id, tmpl=tmpl, ctx=ctx, inputs=inputs)
+            frame = RetryFrame(self, node["id"], ctx, tmpl, inputs, boundary_id, extra_scope or {})
+            self.frames[node["id"]] = frame
+            frame.start()
+            return node["id"]
+        scope = template_scope(self.globals(), inputs)
+        if extra_scope:
+            scope.update(extra_scope)
+        if kind in ("container", "script"):
+            return self._create_pod(name, display, ctx, tmpl, inputs, scope, owner, parent_id, boundary_id)
+        if kind == "suspend":
+            node = self.create_node(name, display, N.SUSPEND, owner=owner, parent_id=parent_id,
+                                    boundary_id=boundary_id, tmpl=tmpl, ctx=ctx, inputs=inputs)
+            duration = (tmpl.get("suspend") or {}).get("duration")
+            if duration is not None:
+                seconds = parse_duration(substitute(str(duration), scope))
+                self.set_timer(node["id"], self.clock() + seconds, "suspend")
+            return node["id"]
+        node_type = N.STEPS if kind == "steps" else N.DAG
+        node = self.create_node(name, display, node_type, owner=owner, parent_id=parent_id,
+                                boundary_id=boundary_id, tmpl=tmpl, ctx=ctx, inputs=inputs)
+        cls = StepsFrame if kind == "steps" else DagFrame
+        frame = cls(self, node["id"], ctx, tmpl, scope)
+        self.frames[node["id"]] = frame
+        frame.start()
+        return node["id"]
+
+    def call(
+        self,
+        call: dict,
+        name: str,
+        display: str,
+        ctx: TemplateContext,
+        scope: dict,
+        *,
+        owner: Frame,
+        parent_id: str,
+        boundary_id: str,
+    ) -> str:
+        """Run a step/task/hook `call` whose fields still hold `{{...}}` of the caller's `scope`."""
+        try:
+            new_ctx, tmpl = self.resolver.resolve_call(ctx, call)
+            arguments = substitute_object(call.get("arguments") or {}, scope)
+            inputs = resolve_inputs(tmpl, arguments, {**self.globals(), **scope}, self.configmaps)
+        except (TemplateNotFound, InputError, ExpressionError, KeyError) as exc:
+            node = self.create_node(name, display, N.SKIPPED, owner=owner, parent_id=parent_id,
+                                    boundary_id=boundary_id, tmpl=None, ctx=ctx, phase=N.PENDING)
+            self.complete(node["id"], N.ERROR, str(exc), None)
+            return node["id"]
+        return self.execute(name, display, new_ctx, tmpl, inputs, owner=owner,
+                            parent_id=parent_id, boundary_id=boundary_id)
+
+    def _create_pod(self, name, display, ctx, tmpl, inputs, scope, owner, parent_id, boundary_id) -> str:
+        node = self.create_node(name, display, N.POD, owner=owner, parent_id=parent_id,
+                                boundary_id=boundary_id, tmpl=tmpl, ctx=ctx, phase=N.PENDING, inputs=inputs)
+        node_id = node["id"]
+        pod_name = self.pod_name(tmpl.get("name", "pod"), name)
+        scope = dict(scope)
+        scope["pod.name"] = pod_name
+        scope["node.name"] = name
+        for kind in ("artifacts", "parameters"):
+            for out in (tmpl.get("outputs") or {}).get(kind, []) or []:
+                path = out.get("path") or (out.get("valueFrom") or {}).get("path")
+                if path:
+                    scope[f"outputs.{kind}.{out['name']}.path"] = path
+        try:
+            body = substitute_object(tmpl, scope)
+            timeout = None
+            if body.get("timeout"):
+                timeout = parse_duration(body["timeout"])
+            if body.get("activeDeadlineSeconds") is not None:
+                ads = parse_duration(body["activeDeadlineSeconds"])
+                timeout = ads if timeout is None else min(timeout, ads)
+        except (ExpressionError, ValueError) as exc:
+            self.complete(node_id, N.ERROR, str(exc), None)
+            return node_id
+        # The substituted template is what ran: keep it for retries, logs and memoization.
+        action = RunPod(node_id, pod_name, body, list(inputs.get("artifacts", [])), timeout, self.volumes())
+        self.pending_pods[node_id] = action
+        self.pod_queue.append(node_id)
+        self._drain_pod_queue()
+        return node_id
+
+    def pod_name(self, template_name: str, node_name: str) -> str:
+        if node_name == self.name:
+            return self.name
+        prefix = f"{self.name}-{template_name}"
+        if len(prefix) > 52:
+            prefix = prefix[:52]
+        return f"{prefix}-{N.fnv32a(node_name)}"
+
+    def volumes(self) -> dict:
+        vols = {v["metadata"]["name"]: v for v in self.spec.get("volumeClaimTemplates", []) or []}
+        vols.update({v["name"]: v for v in self.spec.get("volumes", []) or []})
+        return vols
+
+    def _drain_pod_queue(self) -> None:
+        limit = self.parallelism
+        while self.pod_queue and (not limit or len(self.running_pods) < int(limit)):
+            if self.status.get("shutdown"):
+                return
+            node_id = self.pod_queue.popleft()
+            action = self.pending_pods.pop(node_id, None)
+            node = self.nodes.get(node_id)
+            if action is None or node is None or N.is_fulfilled(node):
+                continue
+            node["phase"] = N.RUNNING
+            node["podName"] = action.pod_name
+            self.touch(node_id)
+            self.running_pods.add(node_id)
+            self.actions.append(action)
+
+    def _pod_outputs(self, node: dict, event: PodFinished) -> tuple[dict, str, str]:
+        tmpl = self.resolver.get(TemplateContext(node.get("templateScope", LOCAL)), node["templateName"])
+        outputs: dict = {}
+        phase, message = event.phase, event.message
+        if event.exit_code is not None:
+            outputs["exitCode"] = str(event.exit_code)
+        stdout = event.stdout
+        outputs["result"] = stdout[:-1] if stdout.endswith("\n") else stdout
+        params = []
+        for decl in (tmpl.get("outputs") or {}).get("parameters", []) or []:
+            vf = decl.get("valueFrom") or {}
+            value = event.parameters.get(decl["name"])
+            if value is None and "default" in vf:
+                value = str(vf["default"])
+            if value is None and "path" in vf and phase == N.SUCCEEDED:
+                phase, message = N.ERROR, f"outputs.parameters.{decl['name']}: {vf['path']} not found"
+            if value is None:
+                continue
+            entry = {"name": decl["name"], "value": value}
+            if decl.get("globalName"):
+                entry["globalName"] = decl["globalName"]
+            params.append(entry)
+        if params:
+            outputs["parameters"] = params
+        if event.artifacts:
+            globals_by_name = {a["name"]: a.get("globalName") for a in (tmpl.get("outputs") or {}).get("artifacts", [])}
+            arts = []
+            for art in event.artifacts:
+                entry = dict(art)
+                if globals_by_name.get(art["name"]):
+                    entry["globalName"] = globals_by_name[art["name"]]
+                arts.append(entry)
+            outputs["artifacts"] = arts
+        if event.artifact_errors and phase == N.SUCCEEDED:
+            phase, message = N.ERROR, "; ".join(event.artifact_errors)
+        return outputs, phase, message
+
+    # ---- whole-workflow transitions ------------------------------------------------------
+    def finish_workflow(self, phase: str, message: str = "") -> None:
+        now = self.clock()
+        self.status["phase"] = phase
+        self.status["finishedAt"] = N.now_rfc3339(now)
+        self.status["finishedAtUnix"] = now
+        if message:
+            self.status["message"] = message
+        total = [n for n in self.nodes.values() if n["type"] == N.POD]
+        done = sum(1 for n in total if N.is_fulfilled(n))
+        self.status["progress"] = f"{done}/{len(total)}"
+        self.timers.clear()
+        self.status_dirty = True
+
+    def shutdown(self, phase: str, message: str, *, run_exit_handler: bool) -> None:
+        """Stop starting nodes, kill running ones, fail whatever has not finished."""
+        self.status["shutdown"] = message
+        self.status_dirty = True
+        for node_id in list(self.running_pods):
+            self.actions.append(KillPod(node_id, message))
+        self.pod_queue.clear()
+        self.pending_pods.clear()
+        for node in self.nodes.values():
+            if not N.is_fulfilled(node) and node["type"] in (N.POD, N.SUSPEND):
+                self.running_pods.discard(node["id"])
+                self.complete(node["id"], N.FAILED, message, None)
+        self.root.shutdown(phase, message, run_exit_handler)
+
+    def _runtime_problem(self) -> str | None:
+        for tmpl in self.spec.get("templates", []) or []:
+            try:
+                merged = self.resolver.get(TemplateContext(LOCAL), tmpl["name"])
+                if merged.get("timeout") and not is_leaf(merged):
+                    return f"{template_type(merged).capitalize()} template doesn't support timeout field"
+            except TemplateNotFound as exc:
+                return str(exc)
+        return None

@@ -1,0 +1,16 @@
+"""Argo-format workflow files: loading with line numbers, JSON Schema validation, lint."""
+
+from .loading import Document, load_file, load_text
+from .problems import Problem, SpecError
+from .validation import check_submission, lint_paths, validate_documents
+
+__all__ = [
+    "Document",
+    "Problem",
+    "SpecError",
+    "check_submission",
+    "lint_paths",
+    "load_file",
+    "load_text",
+    "validate_documents",
+]

@@ -1,0 +1,59 @@
+"""Kubernetes-shaped object store: get/list/create/update/patch/delete/watch by kind, namespace, name.
+
+`open_store(location)` picks the backend from the location; today that is the embedded SQLite one.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from .base import CLUSTER_SCOPED_KINDS, ObjectStore
+from .errors import AlreadyExists, Conflict, NotFound, StoreError
+from .merging import make_merge_patch, merge_patch
+from .sqlite import SqliteStore
+
+__all__ = [
+    "CLUSTER_SCOPED_KINDS",
+    "AlreadyExists",
+    "Conflict",
+    "NotFound",
+    "ObjectStore",
+    "SqliteStore",
+    "StoreError",
+    "make_merge_patch",
+    "merge_patch",
+    "open_store",
+]
+
+_SQLITE_SCHEME = "sqlite://"
+
+
+def open_store(location: str | os.PathLike, **options: Any) -> ObjectStore:
+    """Open the store at `location`.
+
+    Accepted: ":memory:" (a private in-memory database, for tests); "sqlite:///abs/path.db" (also
+    SQLAlchemy's "sqlite:////abs/path.db"); a path to a .db file; or a directory, meaning DIR/store.db.
+    Missing parent directories are created. `options` go to the backend (e.g. event_retention).
+    """
+    text = os.fspath(location)
+    if not isinstance(text, str):
+        text = os.fsdecode(text)
+    if text.startswith(_SQLITE_SCHEME):
+        text = text[len(_SQLITE_SCHEME):]
+        if text.startswith("//"):
+            text = "/" + text.lstrip("/")
+        if text.lstrip("/") == ":memory:":
+            text = ":memory:"
+    elif "://" in text:
+        raise ValueError(f"unsupported store location {text!r} (expected a path or sqlite:///PATH)")
+    if text == ":memory:":
+        return SqliteStore(":memory:", **options)
+    if not text:
+        raise ValueError("empty store location")
+    path = Path(text).expanduser()
+    if path.is_dir() or text.endswith(("/", os.sep)):
+        path = path / "store.db"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return SqliteStore(path, **options)

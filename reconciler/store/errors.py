@@ -1,0 +1,19 @@
+"""Store errors, shaped like the Kubernetes API's status reasons so both backends raise the same ones."""
+
+from __future__ import annotations
+
+
+class StoreError(Exception):
+    """Base class of every error the object store raises."""
+
+
+class NotFound(StoreError):
+    """The object does not exist (HTTP 404)."""
+
+
+class AlreadyExists(StoreError):
+    """An object with this kind, namespace and name exists already (HTTP 409 AlreadyExists)."""
+
+
+class Conflict(StoreError):
+    """A resourceVersion precondition failed, or a watch asked for history that was compacted (409/410)."""

@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+CORPUS = REPO.parent / "shared" / "corpus" / "argo-examples"
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    path = tmp_path / "home"
+    path.mkdir()
+    return path
+
+
+def run_cli(home: Path, *args: str, timeout: float = 120, check: bool = False) -> subprocess.CompletedProcess:
+    """The real `reconciler` command, as a subprocess, on its own data directory."""
+    env = dict(os.environ, RECONCILER_HOME=str(home))
+    proc = subprocess.run([sys.executable, "-m", "reconciler.cli.main", *args], capture_output=True, text=True,
+                          env=env, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"reconciler {' '.join(args)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
+    return proc
