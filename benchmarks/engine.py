@@ -128,7 +128,7 @@ def main() -> None:
 
     floor = floor_ms(30 if args.quick else 100)
     print(f"floor      median spawn of `sh -c true`: {floor:.2f} ms")
-    modes = ["bwrap", "tmpdir"] if probe_bwrap() else ["tmpdir"]
+    modes = ["bwrap", "tmpdir"] if probe_bwrap()[0] else ["tmpdir"]
     for isolation in modes:
         print(per_node("chain-50", 50, chain(50), floor, isolation))
         print(per_node("fanin-200", 201, fan_in(50 if args.quick else 200), floor, isolation))

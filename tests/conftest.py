@@ -21,7 +21,7 @@ def home(tmp_path: Path) -> Path:
 def run_cli(home: Path, *args: str, timeout: float = 120, check: bool = False) -> subprocess.CompletedProcess:
     """The real `reconciler` command, as a subprocess, on its own data directory."""
     env = dict(os.environ, RECONCILER_HOME=str(home))
-    proc = subprocess.run([sys.executable, "-m", "reconciler.cli.main", *args], capture_output=True, text=True,
+    proc = subprocess.run([sys.executable, "-m", "reconciler.cli.main", *args], capture_output=True, text=True, check=False,
                           env=env, timeout=timeout)
     if check and proc.returncode != 0:
         raise AssertionError(f"reconciler {' '.join(args)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")

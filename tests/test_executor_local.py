@@ -6,6 +6,7 @@ import logging
 import os
 import random
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -151,22 +152,20 @@ def test_hundreds_of_concurrent_jobs(ex, tmp_path):
 
 
 def test_concurrent_jobs_have_private_tmp(bx, tmp_path):
-    before = Path("/tmp/out.txt").read_bytes() if Path("/tmp/out.txt").exists() else None
-    a = sh(tmp_path, "a", "echo A > /tmp/out.txt; sleep 0.5; cat /tmp/out.txt",
-           output_parameter_paths={"v": "/tmp/out.txt"})
-    b = sh(tmp_path, "b", "echo B > /tmp/out.txt; sleep 0.5; cat /tmp/out.txt",
-           output_parameter_paths={"v": "/tmp/out.txt"})
+    out = f"/tmp/out-{uuid.uuid4().hex}.txt"  # one fixed absolute path, unique to this test run
+    a = sh(tmp_path, "a", f"echo A > {out}; sleep 0.5; cat {out}", output_parameter_paths={"v": out})
+    b = sh(tmp_path, "b", f"echo B > {out}; sleep 0.5; cat {out}", output_parameter_paths={"v": out})
     rs = run_all(bx, a, b)
     assert (rs["a"].stdout, rs["a"].output_parameters["v"]) == ("A\n", "A")
     assert (rs["b"].stdout, rs["b"].output_parameters["v"]) == ("B\n", "B")
-    after = Path("/tmp/out.txt").read_bytes() if Path("/tmp/out.txt").exists() else None
-    assert after == before  # the host never saw the steps' writes
+    assert not Path(out).exists()  # the host never saw the steps' writes
 
 
 def test_relative_writes_land_in_view_root(bx, tmp_path):
-    r = run1(bx, sh(tmp_path, "n", "echo 42 > result.txt", output_parameter_paths={"r": "/result.txt"}))
+    name = f"result-{uuid.uuid4().hex}.txt"
+    r = run1(bx, sh(tmp_path, "n", f"echo 42 > {name}", output_parameter_paths={"r": f"/{name}"}))
     assert r.output_parameters["r"] == "42"
-    assert not Path("/result.txt").exists()
+    assert not Path("/", name).exists()
 
 
 def test_output_artifact_directory_merges_host_and_step(bx, tmp_path):
@@ -175,9 +174,9 @@ def test_output_artifact_directory_merges_host_and_step(bx, tmp_path):
     (lower / "keep").write_text("keep")
     (lower / "gone").write_text("gone")
     (lower / "sub" / "old").write_text("old")
+    mark = f"recon-{uuid.uuid4().hex}"
     script = (f"cd {lower} && rm gone && echo new > added && echo changed > keep && "
-              "rm -rf sub && mkdir sub && echo fresh > sub/only && mkdir -p /etc/recon-test && "
-              "echo x > /etc/recon-test/f")
+              f"rm -rf sub && mkdir sub && echo fresh > sub/only && mkdir -p /etc/{mark} && echo x > /etc/{mark}/f")
     r = run1(bx, sh(tmp_path, "n", script, output_artifacts=[
         OutputArtifactSpec("d", str(lower)), OutputArtifactSpec("etc", "/etc"),
         OutputArtifactSpec("missing", "/no/such/path", optional=True)]))
@@ -186,10 +185,10 @@ def test_output_artifact_directory_merges_host_and_step(bx, tmp_path):
     assert sorted(p.relative_to(d).as_posix() for p in d.rglob("*")) == ["added", "keep", "sub", "sub/only"]
     assert (d / "keep").read_text() == "changed\n"
     etc = r.output_artifacts["etc"]
-    assert (etc / "recon-test" / "f").read_text() == "x\n"
+    assert (etc / mark / "f").read_text() == "x\n"
     assert (etc / "passwd").read_bytes() == Path("/etc/passwd").read_bytes()  # untouched host file
     assert r.output_artifacts["missing"] is None
-    assert (lower / "gone").exists() and not Path("/etc/recon-test").exists()  # host untouched
+    assert (lower / "gone").exists() and not Path("/etc", mark).exists()  # host untouched
 
 
 def test_untouched_host_path_as_artifact(bx, tmp_path):
@@ -202,17 +201,18 @@ def test_input_file_and_dir_at_absolute_paths(bx, tmp_path):
     (tmp_path / "msg").write_text("hello world\n")
     (tmp_path / "indir").mkdir()
     (tmp_path / "indir" / "a").write_text("A")
-    r = run1(bx, sh(tmp_path, "n", "cat /tmp/message; cat /tmp/etc/a; ls -ld /tmp | cut -c1-10", input_files=[
-        InputFile("/tmp/message", tmp_path / "msg"), InputFile("/tmp/etc", tmp_path / "indir")]))
+    msg, etc = f"/tmp/message-{uuid.uuid4().hex}", f"/tmp/etc-{uuid.uuid4().hex}"
+    r = run1(bx, sh(tmp_path, "n", f"cat {msg}; cat {etc}/a; ls -ld /tmp | cut -c1-10", input_files=[
+        InputFile(msg, tmp_path / "msg"), InputFile(etc, tmp_path / "indir")]))
     assert r.stdout == "hello world\nA" + "drwxrwxrwt\n"  # /tmp keeps its mode in the view
-    assert not Path("/tmp/message").exists() or Path("/tmp/message").read_text() != "hello world\n"
+    assert not Path(msg).exists() and not Path(etc).exists()  # placed in the view only
 
 
 def test_working_dir_is_created_and_relative_outputs_follow_it(bx, tmp_path):
-    r = run1(bx, sh(tmp_path, "n", "pwd; echo v > rel.txt", working_dir="/srv/recon-wd",
-                    output_parameter_paths={"p": "rel.txt"}))
-    assert r.stdout == "/srv/recon-wd\n" and r.output_parameters["p"] == "v"
-    assert not Path("/srv/recon-wd").exists()
+    wd = f"/srv/recon-{uuid.uuid4().hex}"
+    r = run1(bx, sh(tmp_path, "n", "pwd; echo v > rel.txt", working_dir=wd, output_parameter_paths={"p": "rel.txt"}))
+    assert r.stdout == f"{wd}\n" and r.output_parameters["p"] == "v"
+    assert not Path(wd).exists()
 
 
 # ---- outputs, inputs, env, scripts (both isolations) -----------------------------------------

@@ -500,13 +500,15 @@ def test_lint_paths_reports_every_problem_of_every_file(tmp_path):
     (tmp_path / ".github").mkdir()
     (tmp_path / ".github" / "ci.yaml").write_text("on: push\n")
     problems = lint_paths([str(tmp_path), str(tmp_path / "missing.yaml")])
-    assert [str(p) for p in problems] == [
+    assert [str(p) for p in problems[:3]] == [
         f"{tmp_path}/missing.yaml:1: (file): no such file or directory",
         f"{tmp_path}/nested/bad.yaml:9: spec.templates[0].daemon: unsupported field spec.templates[0].daemon",
         f"{tmp_path}/nested/bad.yaml:11: spec.parallelism: expected integer, got string",
-        (f"{tmp_path}/nested/broken.yml:4: yaml: malformed YAML: while parsing a flow sequence: "
-         "expected ',' or ']', but got '<stream end>'"),
     ]
+    # The wording of YAML syntax errors depends on whether PyYAML uses libyaml.
+    (broken,) = problems[3:]
+    assert str(broken).startswith(f"{tmp_path}/nested/broken.yml:4: yaml: malformed YAML: ")
+    assert "flow sequence" in broken.message
 
 
 # --- submit-time checks --------------------------------------------------------------------
@@ -562,3 +564,18 @@ def test_check_submission_entrypoint_and_workflow_template_ref():
 def test_corpus_workflows_are_submittable_without_parameters(name):
     for doc in load_file(CORPUS / name):
         assert check_submission(doc, {}) == []
+
+
+def test_entrypoint_may_come_from_the_referenced_workflow_template():
+    workflow_doc = """
+        apiVersion: argoproj.io/v1alpha1
+        kind: Workflow
+        metadata: {generateName: x-}
+        spec:
+          entrypoint: %s
+          workflowTemplateRef: {name: lib}
+        """
+    for entrypoint, expected in (("print", []), ("nope", [(6, "spec.entrypoint", "unknown template nope")])):
+        docs = load_text(textwrap.dedent(workflow_doc % entrypoint), "wf.yaml") + load_text(
+            textwrap.dedent(LIBRARY), "lib.yaml")
+        assert [(p.line, p.field, p.message) for p in validate_documents(docs)] == expected

@@ -44,7 +44,7 @@ class Context:
     def executor_isolation(self) -> str:
         from reconciler.executors import probe_bwrap
 
-        return "bwrap" if probe_bwrap() else "tmpdir"
+        return "bwrap" if probe_bwrap()[0] else "tmpdir"
 
     def runner(self) -> WorkflowRunner:
         return WorkflowRunner(self.store, self.executor(), LocalArtifactRepository(artifacts_path(self.home)),

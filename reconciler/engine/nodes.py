@@ -102,3 +102,9 @@ def duration_seconds(node: dict, now: float) -> float:
     start = node.get("startedAtUnix") or now
     end = node.get("finishedAtUnix") or now
     return max(0.0, end - start)
+
+
+def failure_message(node: dict) -> str:
+    """How a parent says which child failed and why, so the cause reaches the workflow's message."""
+    cause = node.get("message") or node["phase"]
+    return f"child '{node['displayName']}' failed: {cause}"

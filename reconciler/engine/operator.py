@@ -288,7 +288,7 @@ class Operator:
         """Run a step/task/hook `call` whose fields still hold `{{...}}` of the caller's `scope`."""
         try:
             new_ctx, tmpl = self.resolver.resolve_call(ctx, call)
-            arguments = substitute_object(call.get("arguments") or {}, scope)
+            arguments = _substitute_arguments(call.get("arguments") or {}, scope)
             inputs = resolve_inputs(tmpl, arguments, {**self.globals(), **scope}, self.configmaps)
         except (TemplateNotFound, InputError, ExpressionError, KeyError) as exc:
             node = self.create_node(name, display, N.SKIPPED, owner=owner, parent_id=parent_id,
@@ -432,3 +432,19 @@ class Operator:
             except TemplateNotFound as exc:
                 return str(exc)
         return None
+
+
+def _substitute_arguments(arguments: dict, scope: dict) -> dict:
+    """Parameters are text and get substituted; an artifact's `from`/`fromExpression` names an
+    artifact object in the caller's scope, resolved later, so it stays as written."""
+    out = dict(arguments)
+    if "parameters" in arguments:
+        out["parameters"] = substitute_object(arguments["parameters"], scope)
+    if "artifacts" in arguments:
+        arts = []
+        for art in arguments["artifacts"] or []:
+            keep = {k: art[k] for k in ("from", "fromExpression") if k in art}
+            rest = substitute_object({k: v for k, v in art.items() if k not in keep}, scope)
+            arts.append({**rest, **keep})
+        out["artifacts"] = arts
+    return out

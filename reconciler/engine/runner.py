@@ -15,7 +15,15 @@ from pathlib import Path
 from reconciler.artifacts.base import ArtifactRepository
 from reconciler.engine.actions import KillPod, PodFinished, RunPod
 from reconciler.engine.operator import Operator
-from reconciler.executors.base import Executor, InputFile, OutputArtifactSpec, PodJob, PodResult, SidecarSpec, Volume
+from reconciler.executors.base import (
+    Executor,
+    InputFile,
+    OutputArtifactSpec,
+    PodJob,
+    PodResult,
+    SidecarSpec,
+    Volume,
+)
 from reconciler.store.base import ObjectStore
 from reconciler.store.errors import NotFound
 

@@ -8,6 +8,7 @@ attempt; the executor only places files, runs the process, and collects the decl
 
 from __future__ import annotations
 
+import time
 from abc import ABC, abstractmethod
 from dataclasses import KW_ONLY, dataclass, field
 from pathlib import Path
@@ -91,6 +92,22 @@ class PodResult:
 def exit_message(exit_code: int) -> str:
     """Argo's node message for a main container that exited non-zero."""
     return f"Error (exit code {exit_code})"
+
+
+def error_result(job: PodJob, phase: str, message: str, started: float | None = None) -> PodResult:
+    """The result of a pod that never ran: no exit code, every output missing.
+
+    The message is also written as the node's log so `reconciler logs` shows why.
+    """
+    now = time.time()
+    log_path = job.scratch_dir / "main.log"
+    try:
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        log_path.write_text(message + "\n")
+    except OSError:
+        pass
+    return PodResult(job.node_id, phase, None, message, "", log_path, dict.fromkeys(job.output_parameter_paths),
+                     {a.name: None for a in job.output_artifacts}, started or now, now)
 
 
 class Executor(ABC):

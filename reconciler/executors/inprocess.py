@@ -51,8 +51,9 @@ class InProcessExecutor(Executor):
         try:
             result = self._func(job)
         except Exception as exc:  # noqa: BLE001 - func is user code: report it as a pod error
-            result = succeeded(job)
-            result.phase, result.exit_code, result.message = ERROR, None, f"{type(exc).__name__}: {exc}"
+            result = PodResult(job.node_id, ERROR, None, f"{type(exc).__name__}: {exc}", "", _DEVNULL,
+                               dict.fromkeys(job.output_parameter_paths),
+                               {a.name: None for a in job.output_artifacts}, time.time(), time.time())
         with self._cond:
             if job.node_id in self._running:
                 raise ValueError(f"node {job.node_id} is already running")

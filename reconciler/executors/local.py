@@ -13,8 +13,9 @@ worker thread would kill steps at random.
 
 Logs: stdout and stderr are separate pipes read by the supervisor; each chunk is appended to the
 combined log as it arrives (arrival order, as a container runtime records them) and stdout is
-also kept for ``outputs.result``. When the main process exits its whole process group is
-killed, like Argo killing the pod, so background children cannot outlive the step.
+also kept in memory for ``outputs.result`` (so a step printing gigabytes costs that much memory).
+When the main process exits its whole process group is killed, like Argo killing the pod, so
+background children cannot outlive the step. Needs Linux >= 5.3 (pidfd_open).
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from .base import (
     Executor,
     PodJob,
     PodResult,
+    error_result,
     exit_message,
 )
 from .sandbox import OverlayView, PythonShim, TmpdirView, bwrap_binary, probe_bwrap
@@ -87,6 +89,7 @@ class _Run:
     err_head: bytes = b""
     exit_code: int | None = None
     kill_reason: str | None = None
+    stage: str = "main"  # what _launch was starting, for its error message
     done: bool = False
 
 
@@ -137,7 +140,8 @@ class LocalProcessExecutor(Executor):
         self._runs: dict[str, _Run] = {}  # supervisor thread only
         self._timers: list[tuple[float, int, str, _Run]] = []
         self._seq = itertools.count()
-        self._closed = False
+        self._closed = False  # no more start(); guarded by _lock
+        self._stopping = False  # supervisor: exit once every run is reaped
         self._thread = threading.Thread(target=self._supervise, name="local-executor", daemon=True)
         self._thread.start()
 
@@ -154,7 +158,7 @@ class LocalProcessExecutor(Executor):
             run = self._prepare(job)
         except Exception as exc:  # bad input artifact, unwritable scratch: the pod never started
             log.debug("preparing %s failed", job.node_id, exc_info=True)
-            self._results.put(self._bare_result(job, ERROR, f"{type(exc).__name__}: {exc}"))
+            self._results.put(error_result(job, ERROR, f"{type(exc).__name__}: {exc}"))
             return
         self._send("start", run)
 
@@ -234,36 +238,41 @@ class LocalProcessExecutor(Executor):
     # ---- supervisor thread -----------------------------------------------------------------
 
     def _supervise(self) -> None:
-        closing = False
-        while not (closing and not self._runs):
-            delay = max(0.0, self._timers[0][0] - time.monotonic()) if self._timers else None
-            for key, _ in self._sel.select(delay):
-                if key.data is None:
-                    try:
-                        os.eventfd_read(self._wake)
-                    except BlockingIOError:
-                        pass
-                    while self._commands:
-                        closing |= self._command(self._commands.popleft())
-                    continue
-                run, is_exit = key.data
-                if run.done:
-                    continue  # finished earlier in this same batch
-                if is_exit:
-                    self._finish(run)
-                else:
-                    self._read(run, key.fd)
-            now = time.monotonic()
-            while self._timers and self._timers[0][0] <= now:
-                _, _, kind, run = heapq.heappop(self._timers)
-                if run.done:
-                    continue
-                if kind == "deadline":
-                    self._terminate(run, DEADLINE_MESSAGE)
-                else:
-                    self._signal(run, signal.SIGKILL)
+        while not (self._stopping and not self._runs):
+            try:
+                self._step()
+            except Exception:  # a bug here must not orphan every running step
+                log.exception("local executor supervisor error")
 
-    def _command(self, cmd: tuple) -> bool:
+    def _step(self) -> None:
+        delay = max(0.0, self._timers[0][0] - time.monotonic()) if self._timers else None
+        for key, _ in self._sel.select(delay):
+            if key.data is None:
+                try:
+                    os.eventfd_read(self._wake)
+                except BlockingIOError:
+                    pass
+                while self._commands:
+                    self._command(self._commands.popleft())
+                continue
+            run, is_exit = key.data
+            if run.done:
+                continue  # finished earlier in this same batch
+            if is_exit:
+                self._finish(run)
+            else:
+                self._read(run, key.fd)
+        now = time.monotonic()
+        while self._timers and self._timers[0][0] <= now:
+            _, _, kind, run = heapq.heappop(self._timers)
+            if run.done:
+                continue
+            if kind == "deadline":
+                self._terminate(run, DEADLINE_MESSAGE)
+            else:
+                self._signal(run, signal.SIGKILL)
+
+    def _command(self, cmd: tuple) -> None:
         kind = cmd[0]
         if kind == "start":
             self._spawn(cmd[1])
@@ -272,52 +281,74 @@ class LocalProcessExecutor(Executor):
             if run is not None:
                 self._terminate(run, cmd[2] or "killed")
         elif kind == "close":
+            self._stopping = True
             for run in list(self._runs.values()):
                 run.kill_reason = run.kill_reason or "executor closed"
                 self._signal(run, signal.SIGKILL)
                 self._finish(run)
-            return True
-        return False
 
     def _spawn(self, run: _Run) -> None:
-        job = run.job
         run.started_at = time.time()
         try:
-            for sc in run.sidecars:
-                with open(sc.log_path, "wb") as sc_log:
-                    sc.proc = subprocess.Popen(sc.argv, stdin=self._devnull, stdout=sc_log, stderr=sc_log,
-                                               env=sc.env, cwd=sc.cwd, start_new_session=True)
-        except OSError as exc:
-            self._kill_sidecars(run)
-            self._results.put(self._bare_result(job, ERROR, f"sidecar {sc.name} failed to start: {exc}",
-                                                run.started_at))
-            return
+            self._launch(run)
+        except Exception as exc:  # noqa: BLE001 - one bad step must never stop the supervisor
+            self._abandon(run)
+            if run.stage == "main" and isinstance(exc, (FileNotFoundError, PermissionError)):
+                phase, msg = FAILED, _start_failure(run.argv[0], exc.strerror or str(exc))
+            else:
+                phase, msg = ERROR, f"{run.stage} failed to start: {exc}"
+            self._results.put(error_result(run.job, phase, msg, run.started_at))
+
+    def _launch(self, run: _Run) -> None:
+        for sc in run.sidecars:
+            run.stage = f"sidecar {sc.name}"
+            with open(sc.log_path, "wb") as sc_log:
+                sc.proc = subprocess.Popen(sc.argv, stdin=self._devnull, stdout=sc_log, stderr=sc_log,
+                                           env=sc.env, cwd=sc.cwd, start_new_session=True)
+        run.stage = "main"
         r_out, w_out = os.pipe()
-        r_err, w_err = os.pipe()
+        run.fds[r_out] = True
         try:
-            run.proc = subprocess.Popen(run.argv, stdin=self._devnull, stdout=w_out, stderr=w_err,
-                                        env=run.env, cwd=run.view.cwd, start_new_session=True)
-        except OSError as exc:
-            for fd in (r_out, r_err):
-                os.close(fd)
-            self._kill_sidecars(run)
-            phase = FAILED if isinstance(exc, (FileNotFoundError, PermissionError)) else ERROR
-            msg = _start_failure(run.argv[0], exc.strerror or str(exc))
-            self._results.put(self._bare_result(job, phase, msg, run.started_at))
-            return
+            r_err, w_err = os.pipe()
+            run.fds[r_err] = False
+            try:
+                run.proc = subprocess.Popen(run.argv, stdin=self._devnull, stdout=w_out, stderr=w_err,
+                                            env=run.env, cwd=run.view.cwd, start_new_session=True)
+            finally:
+                os.close(w_err)
         finally:
-            os.close(w_out)
-            os.close(w_err)
+            os.close(w_out)  # only the child keeps the write ends, so EOF means it is gone
+        run.stage = "step setup"
         run.pidfd = os.pidfd_open(run.proc.pid)
         run.log_fd = os.open(run.log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
-        run.fds = {r_out: True, r_err: False}
-        self._runs[job.node_id] = run
         for fd in run.fds:
             os.set_blocking(fd, False)
             self._sel.register(fd, selectors.EVENT_READ, (run, False))
         self._sel.register(run.pidfd, selectors.EVENT_READ, (run, True))
-        if job.timeout is not None:
-            self._timer(job.timeout, "deadline", run)
+        self._runs[run.job.node_id] = run
+        if run.job.timeout is not None:
+            self._timer(run.job.timeout, "deadline", run)
+
+    def _abandon(self, run: _Run) -> None:
+        """Undo a partial launch: no process, fd or selector entry may outlive it."""
+        for fd in [*run.fds, run.pidfd]:
+            if fd >= 0:
+                try:
+                    self._sel.unregister(fd)
+                except (KeyError, ValueError):
+                    pass
+                os.close(fd)
+        run.fds.clear()
+        run.pidfd = -1
+        if run.log_fd >= 0:
+            os.close(run.log_fd)
+            run.log_fd = -1
+        if run.proc is not None and run.proc.returncode is None:  # once reaped, its pgid may be reused
+            _killpg(run.proc.pid, signal.SIGKILL)
+            run.proc.wait()
+        self._kill_sidecars(run)
+        self._runs.pop(run.job.node_id, None)
+        run.done = True
 
     def _timer(self, delay: float, kind: str, run: _Run) -> None:
         heapq.heappush(self._timers, (time.monotonic() + delay, next(self._seq), kind, run))
@@ -333,7 +364,10 @@ class LocalProcessExecutor(Executor):
             os.close(fd)
             del run.fds[fd]
             return False
-        os.write(run.log_fd, data)
+        try:
+            os.write(run.log_fd, data)
+        except OSError as exc:  # e.g. disk full: keep the step running and stdout complete
+            log.warning("cannot write log of %s: %s", run.job.node_id, exc)
         if run.fds[fd]:
             run.out.append(data)
         elif len(run.err_head) < _ERR_HEAD:
@@ -354,51 +388,36 @@ class LocalProcessExecutor(Executor):
 
     def _kill_sidecars(self, run: _Run) -> None:
         for sc in run.sidecars:
-            if sc.proc is not None:
+            if sc.proc is not None and sc.proc.returncode is None:
                 _killpg(sc.proc.pid, signal.SIGKILL)
                 sc.proc.wait()
 
     def _finish(self, run: _Run) -> None:
         assert run.proc is not None
         run.finished_at = time.time()
-        # The leader is a zombie until waited for, so its pgid cannot have been reused yet.
-        _killpg(run.proc.pid, signal.SIGKILL)
-        self._sel.unregister(run.pidfd)
-        os.close(run.pidfd)
-        for fd in list(run.fds):
-            while fd in run.fds and self._read(run, fd):
-                pass
-            if fd in run.fds:  # a killed grandchild may still hold the write end; stop listening
-                self._sel.unregister(fd)
-                os.close(fd)
-                del run.fds[fd]
-        rc = run.proc.wait()
-        run.exit_code = 128 - rc if rc < 0 else rc  # killed by signal N -> 128+N, as containers report
-        self._kill_sidecars(run)
-        os.close(run.log_fd)
-        run.done = True
-        del self._runs[run.job.node_id]
-        self._results.put(run)
+        try:
+            # The leader is a zombie until waited for, so its pgid cannot have been reused yet.
+            _killpg(run.proc.pid, signal.SIGKILL)
+            for fd in list(run.fds):
+                while fd in run.fds and self._read(run, fd):
+                    pass
+            rc = run.proc.wait()
+            run.exit_code = 128 - rc if rc < 0 else rc  # killed by signal N -> 128+N, as containers report
+        finally:
+            # Whatever happened, release everything and deliver a result so the engine never waits forever.
+            # A pipe still open here is held by an escaped grandchild: stop listening to it.
+            self._abandon(run)
+            self._results.put(run)
 
     # ---- results (poll's thread) ------------------------------------------------------------
-
-    def _bare_result(self, job: PodJob, phase: str, message: str, started: float | None = None) -> PodResult:
-        now = time.time()
-        log_path = job.scratch_dir / "main.log"
-        try:
-            log_path.parent.mkdir(parents=True, exist_ok=True)
-            log_path.write_text(message + "\n")
-        except OSError:
-            pass
-        return PodResult(job.node_id, phase, None, message, "", log_path,
-                         dict.fromkeys(job.output_parameter_paths),
-                         {a.name: None for a in job.output_artifacts}, started or now, now)
 
     def _collect(self, run: _Run) -> PodResult:
         job, code = run.job, run.exit_code
         phase, message = (SUCCEEDED, "") if code == 0 else (FAILED, exit_message(code or 0))
         if run.kill_reason is not None:
             phase, message = FAILED, run.kill_reason
+        elif code is None:
+            phase, message = ERROR, "the executor lost track of the process (see the daemon log)"
         elif code == 1 and self._bwrap and run.err_head.startswith(b"bwrap: ") and not run.out:
             m = _BWRAP_EXEC.search(run.err_head)
             if m:  # bwrap could not exec the step's command: the container never started

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 
@@ -98,16 +99,26 @@ class _Parser:
             raise DependsSyntaxError(f"expected a task name, got {value!r}")
 
 
-def _external_depends_check(text: str) -> str | None:
-    """The expressions package's verdict on ``text`` if that package is installed, else None."""
+@functools.cache
+def _external_parser() -> tuple[Callable[[str], object], type[Exception]] | None:
+    """The expressions package's depends parser, when that package provides one."""
     try:
         from .expressions.depends import parse_depends
         from .expressions.errors import ExpressionError
     except ImportError:
         return None
+    return parse_depends, ExpressionError
+
+
+def _external_depends_check(text: str) -> str | None:
+    """The engine's own parser must accept what lint accepts; its complaint, or None."""
+    parser = _external_parser()
+    if parser is None:
+        return None
+    parse, error_type = parser
     try:
-        parse_depends(text)
-    except ExpressionError as exc:
+        parse(text)
+    except error_type as exc:
         return str(exc)
     return None
 

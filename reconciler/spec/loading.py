@@ -12,7 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from yaml.composer import Composer
+from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from yaml.resolver import Resolver
 
 from .problems import Problem, SpecError
 
@@ -79,8 +82,26 @@ class _RecursiveAlias(Exception):
     pass
 
 
-class _Loader(yaml.SafeLoader):
-    """SafeLoader that remembers where the first alias of a document is, for error reports."""
+try:
+    from yaml._yaml import CParser
+except ImportError:  # PyYAML built without libyaml
+    CParser = None
+
+if CParser is not None:
+    # libyaml's parser is several times faster, but its C composer recurses without limit and
+    # crashes the interpreter on deeply nested input; pair it with PyYAML's Python composer.
+    class _SafeBase(Composer, CParser, SafeConstructor, Resolver):  # type: ignore[misc, valid-type]
+        def __init__(self, stream: str):
+            CParser.__init__(self, stream)
+            Composer.__init__(self)
+            SafeConstructor.__init__(self)
+            Resolver.__init__(self)
+else:
+    _SafeBase = yaml.SafeLoader  # type: ignore[misc, assignment]
+
+
+class _Loader(_SafeBase):
+    """Safe loader that remembers where the first alias of a document is, for error reports."""
 
     def __init__(self, stream: str):
         super().__init__(stream)
@@ -111,7 +132,9 @@ def _measure(node: Node, memo: dict[int, tuple[int, int]], active: set[int]) -> 
         child_size, child_depth = _measure(child, memo, active)
         size += child_size
         depth = max(depth, child_depth + 1)
-        if size > 100 * MAX_ALIAS_EXPANSION:  # stop counting early; the verdict is already clear
+        # Every node counted twice is an alias expansion; stop as soon as those alone are too
+        # many, long before the count itself could grow to billions.
+        if size - len(memo) > MAX_ALIAS_EXPANSION:
             raise _AliasTooBig
     active.discard(key)
     memo[key] = (size, depth)
@@ -195,6 +218,15 @@ class _Converter:
         return result
 
 
+_JSON_TYPES = {bool: "boolean", int: "integer", float: "number", str: "string", type(None): "null",
+               list: "array", dict: "object"}
+
+
+def json_type(value: Any) -> str:
+    """JSON Schema's name for the type of a loaded value, as used in error messages."""
+    return _JSON_TYPES.get(type(value), type(value).__name__)
+
+
 def format_path(path: PathT) -> str:
     """``("spec", "templates", 2, "daemon")`` -> ``spec.templates[2].daemon``."""
     out = ""
@@ -254,7 +286,7 @@ def _check_header(doc: Document) -> list[Problem]:
             found.append(Problem(doc.filename, doc.start_line, key, f"missing {key}"))
         elif not isinstance(value, str):
             found.append(Problem(doc.filename, doc.line_of((key,)), key,
-                                 f"expected string, got {type(value).__name__}"))
+                                 f"expected string, got {json_type(value)}"))
     if isinstance(kind, str) and kind in ARGO_KINDS and isinstance(api_version, str) \
             and api_version != ARGO_API_VERSION:
         found.append(Problem(doc.filename, doc.line_of(("apiVersion",)), "apiVersion",

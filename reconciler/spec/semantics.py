@@ -134,7 +134,9 @@ class _Checker:
         templates = spec.get("templates")
         if not templates and "workflowTemplateRef" not in spec:
             self.report(prefix + ("templates",), "has neither templates nor workflowTemplateRef")
-            self.names_complete = False  # "unknown template" would only repeat this problem
+            self.names_complete = False  # "unknown template" would only repeat that problem
+        elif templates is not None and not isinstance(templates, list):
+            self.names_complete = False  # the schema error says templates is broken
         for i, template in enumerate(templates if isinstance(templates, list) else []):
             name = template.get("name") if isinstance(template, dict) else None
             if not isinstance(name, str):

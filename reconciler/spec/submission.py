@@ -11,7 +11,6 @@ from .semantics import (
     TemplateLookup,
     find_template,
     resolve_workflow_template_ref,
-    template_names,
     workflow_spec,
 )
 
@@ -65,7 +64,7 @@ def check_submission(doc: Document, parameters: dict[str, str], *,
 
     # The workflow's own arguments override those of the referenced template, by name.
     args: dict[str, tuple[dict, tuple]] = {}
-    for i, param in _parameters(ref_spec):
+    for _, param in _parameters(ref_spec):
         args[param["name"]] = (param, ref_at)
     for i, param in _parameters(spec):
         args[param["name"]] = (param, prefix + ("arguments", "parameters", i))
@@ -92,11 +91,11 @@ def check_submission(doc: Document, parameters: dict[str, str], *,
     if not isinstance(entrypoint, str) or "{{" in entrypoint:
         return problems
     found = find_template(spec, entrypoint)
-    entry_at = prefix + ("templates", found[0]) if found else ref_at
+    local = found is not None
     if found is None and ref_spec is not None:
         found = find_template(ref_spec, entrypoint)
     if found is None:
-        if complete and entrypoint not in template_names(spec):
+        if complete:
             report(prefix + ("entrypoint",), f"entrypoint names unknown template {entrypoint}")
         return problems
 
@@ -109,7 +108,8 @@ def check_submission(doc: Document, parameters: dict[str, str], *,
         if any(param.get(key) is not None for key in ("value", "default", "valueFrom")):
             continue
         if name not in args and name not in parameters:
-            at = entry_at + ("inputs", "parameters", k) if entry_at != ref_at else ref_at
+            # A template from the referenced object has no line here; point at the reference.
+            at = prefix + ("templates", found[0], "inputs", "parameters", k) if local else ref_at
             report(at, f"input parameter {name} of entrypoint template {entrypoint} has no value; "
                        f"declare it in spec.arguments.parameters or pass -p {name}=VALUE")
     return problems

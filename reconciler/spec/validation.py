@@ -17,7 +17,7 @@ from typing import Any
 from jsonschema import Draft202012Validator, ValidationError, validators
 from referencing import Registry, Resource
 
-from .loading import Document, format_path, load_file
+from .loading import Document, format_path, json_type, load_file
 from .problems import Problem, SpecError
 from .semantics import TemplateIndex, TemplateLookup, check_semantics
 from .submission import check_submission
@@ -34,14 +34,6 @@ SCHEMA_FILES = {
 }
 K8S_ONLY = "x-k8s-only"
 LOCAL_NO_EFFECT = "has no effect on the local executor"
-
-_JSON_TYPES = {bool: "boolean", int: "integer", float: "number", str: "string", type(None): "null",
-               list: "array", dict: "object"}
-
-
-def json_type(value: Any) -> str:
-    return _JSON_TYPES.get(type(value), type(value).__name__)
-
 
 def _k8s_only(validator: Any, value: Any, instance: Any, schema: dict) -> Iterator[ValidationError]:
     # Not a failure: a marker so that the schema, not code, lists the Kubernetes-only fields.
@@ -144,19 +136,18 @@ def _translate(error: ValidationError, doc: Document) -> Iterator[Problem]:
     elif kind in ("oneOf", "anyOf", "not"):
         if not isinstance(instance, dict):
             return  # the type error reported for the same field says it better
-        options = _required_alternatives(value) if kind != "not" else _required_alternatives([value])
-        if kind == "not" and isinstance(value, dict) and list(value) == ["required"]:
-            yield problem(f"{' and '.join(value['required'])} cannot be set together")
-        elif options is None:
+        if kind == "not":
+            exclusive = value.get("required") if isinstance(value, dict) and list(value) == ["required"] else None
+            yield problem(f"{' and '.join(exclusive)} cannot be set together" if exclusive else error.message)
+            return
+        options = _required_alternatives(value)
+        found = [n for n in options or [] if n in instance]
+        if options is None:
             yield problem(error.message)
+        elif kind == "anyOf":
+            yield problem(f"expected at least one of {', '.join(options)}")
         else:
-            found = [n for n in options if n in instance]
-            if kind == "anyOf":
-                yield problem(f"expected at least one of {', '.join(options)}")
-            elif found:
-                yield problem(f"expected exactly one of {', '.join(options)}, found {', '.join(found)}")
-            else:
-                yield problem(f"expected exactly one of {', '.join(options)}, found none")
+            yield problem(f"expected exactly one of {', '.join(options)}, found {', '.join(found) or 'none'}")
     else:
         yield problem(error.message)
 
@@ -168,18 +159,17 @@ def _schema_problems(doc: Document, local_executor: bool) -> list[Problem]:
     if kind not in SCHEMA_FILES:
         return [Problem(doc.filename, doc.line_of(("kind",)), "kind", f"unsupported kind {kind}")]
     problems: list[Problem] = []
-    unsupported_at: set[int] = set()
+    has_unsupported: set[str] = set()  # formatted paths of objects with an unsupported field
     for error in _validator(kind).iter_errors(doc.obj):
         for problem in _translate(error, doc):
             if problem.severity == "warning" and not local_executor:
                 continue
             problems.append(problem)
             if problem.message.startswith("unsupported field "):
-                unsupported_at.add(doc.line_of(tuple(error.absolute_path)))
-    # "exactly one of container, script, ... found none" next to "unsupported field ...resource"
-    # only repeats the same mistake; the unsupported field is the useful half.
-    return [p for p in problems
-            if not (p.message.endswith("found none") and p.line in unsupported_at)]
+                has_unsupported.add(format_path(tuple(error.absolute_path)))
+    # "expected exactly one of container, script, ... found none" next to "unsupported field
+    # ...resource" only repeats the same mistake; the unsupported field is the useful half.
+    return [p for p in problems if not (p.message.endswith("found none") and p.field in has_unsupported)]
 
 
 def _duplicate_objects(docs: list[Document]) -> dict[int, Problem]:

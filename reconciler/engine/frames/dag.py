@@ -9,7 +9,12 @@ from typing import TYPE_CHECKING
 from reconciler.engine import nodes as N
 from reconciler.engine.frames.base import HookedFrame
 from reconciler.engine.loops import LoopError, expand_items, has_loop, item_label, item_scope
-from reconciler.engine.scope import InputError, add_aggregate_outputs, add_node_outputs, collect_template_outputs
+from reconciler.engine.scope import (
+    InputError,
+    add_aggregate_outputs,
+    add_node_outputs,
+    collect_template_outputs,
+)
 from reconciler.spec.expressions.conditions import evaluate_when
 from reconciler.spec.expressions.depends import TaskResult, parse_depends
 from reconciler.spec.expressions.errors import ExpressionError
@@ -222,8 +227,9 @@ class DagFrame(HookedFrame):
             failed = next((self.task_node[t] for t in self.targets if t in self.task_node and
                            self.op.nodes[self.task_node[t]]["phase"] in N.FAILED_OR_ERROR), None)
             culprit = failed or next((cid for cid in self.task_node.values()
-                                      if self.op.nodes[cid]["phase"] in N.FAILED_OR_ERROR), "")
-            self.op.complete(self.node_id, phase, f"child '{culprit}' failed", None)
+                                      if self.op.nodes[cid]["phase"] in N.FAILED_OR_ERROR), None)
+            message = N.failure_message(self.op.nodes[culprit]) if culprit else "a target task failed"
+            self.op.complete(self.node_id, phase, message, None)
             return
         try:
             outputs = collect_template_outputs(self.tmpl, self.scope)
@@ -314,6 +320,6 @@ class TaskGroupFrame(HookedFrame):
         failed = [k for k in kids if k["phase"] in N.FAILED_OR_ERROR
                   and not N.continues_on(self.task.get("continueOn"), k["phase"])]
         if failed:
-            self.op.complete(self.node_id, N.FAILED, f"child '{failed[0]['id']}' failed", None)
+            self.op.complete(self.node_id, N.FAILED, N.failure_message(failed[0]), None)
         else:
             self.op.complete(self.node_id, N.SUCCEEDED, "", None)

@@ -8,7 +8,12 @@ from typing import TYPE_CHECKING
 from reconciler.engine import nodes as N
 from reconciler.engine.frames.base import HookedFrame
 from reconciler.engine.loops import LoopError, expand_items, has_loop, item_label, item_scope
-from reconciler.engine.scope import InputError, add_aggregate_outputs, add_node_outputs, collect_template_outputs
+from reconciler.engine.scope import (
+    InputError,
+    add_aggregate_outputs,
+    add_node_outputs,
+    collect_template_outputs,
+)
 from reconciler.spec.expressions.conditions import evaluate_when
 from reconciler.spec.expressions.errors import ExpressionError
 from reconciler.spec.expressions.templating import substitute
@@ -51,7 +56,7 @@ class StepsFrame(HookedFrame):
     def child_done(self, child_id: str) -> None:
         node = self.op.nodes[child_id]
         if node["phase"] in N.FAILED_OR_ERROR:
-            self.op.complete(self.node_id, N.FAILED, node.get("message", f"child '{child_id}' failed"), None)
+            self.op.complete(self.node_id, N.FAILED, node.get("message") or N.failure_message(node), None)
             return
         self.next_group()
 
@@ -154,5 +159,5 @@ class StepGroupFrame(HookedFrame):
                 add_node_outputs(scope, prefix, children[0])
             for child in children:
                 if child["phase"] in N.FAILED_OR_ERROR and not N.continues_on(step.get("continueOn"), child["phase"]):
-                    failure = failure or f"child '{child['id']}' failed"
+                    failure = failure or N.failure_message(child)
         self.op.complete(self.node_id, N.FAILED if failure else N.SUCCEEDED, failure, None)

@@ -25,7 +25,7 @@ _GO_INT = re.compile(r"[+-]?[0-9]+")
 _COMPONENT = re.compile(r"([0-9]*)(?:\.([0-9]*))?([^0-9.]*)")
 
 
-def parse_duration(value: str | int | float) -> float:
+def parse_duration(value: str | float) -> float:
     """Return the duration in seconds; ExpressionError when Argo would reject it."""
     if isinstance(value, bool):
         raise ExpressionError(f"invalid duration {value!r}: not a number or duration string")

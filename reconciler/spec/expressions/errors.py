@@ -5,7 +5,7 @@ from __future__ import annotations
 
 def one_line(text: str, limit: int = 200) -> str:
     """Render user text for an error message: a single line, bounded in length."""
-    flat = text.replace("\\", "\\\\").replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t")
+    flat = text.replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t")
     if len(flat) > limit:
         flat = flat[: limit - 3] + "..."
     return flat

@@ -57,7 +57,7 @@ _VALUE_END = frozenset({")", "]", "}"})
 
 
 class Token:
-    __slots__ = ("kind", "value", "pos")
+    __slots__ = ("kind", "pos", "value")
 
     def __init__(self, kind: str, value: Any, pos: int) -> None:
         self.kind = kind  # "num" | "str" | "ident" | "op" | "eof"
