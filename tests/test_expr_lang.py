@@ -467,3 +467,14 @@ def test_evaluation_does_not_mutate_the_environment() -> None:
     evaluate("reverse(xs)", env)
     evaluate("let m = 5; m", env)
     assert env == {"xs": [3, 1, 2], "m": {"a": 1}}
+
+
+def test_question_dot_before_a_digit_is_a_ternary() -> None:
+    assert ev("flag ? .5 : 1") == 0.5
+    assert ev("!flag ?.5 : 1") == 1
+
+
+@pytest.mark.parametrize("text", ["(" * 3000 + "1" + ")" * 3000, "-" * 3000 + "1", "[" * 3000 + "]" * 3000])
+def test_absurd_nesting_is_an_error_not_a_crash(text: str) -> None:
+    with pytest.raises(ExpressionError, match="too deeply nested"):
+        ev(text)

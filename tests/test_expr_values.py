@@ -337,5 +337,6 @@ def test_argo_expression_reusing_verbose_snippets_example() -> None:
     )
     assert week == '{"avg":35.8,"max":57,"min":15}'
     scope = {"inputs.parameters.week-temps": week}
-    values = [substitute(f"{{{{=jsonpath(inputs.parameters['week-temps'], '$.{k}')}}}}", scope) for k in ("avg", "min", "max")]
+    template = "{{{{=jsonpath(inputs.parameters['week-temps'], '$.{}')}}}}"
+    values = [substitute(template.format(k), scope) for k in ("avg", "min", "max")]
     assert values == ["35.8", "15", "57"]

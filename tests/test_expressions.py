@@ -588,3 +588,11 @@ def test_results_are_json_compatible() -> None:
     # what substitute writes for a list must be what withParam can parse back
     text = substitute("{{=map([1, 2.5, 'x'], {#})}}", {})
     assert json.loads(text) == [1, 2.5, "x"]
+
+
+def test_absurd_nesting_is_an_error_not_a_crash() -> None:
+    with pytest.raises(ExpressionError, match="nested too deeply"):
+        evaluate_when("(" * 3000 + "a == a" + ")" * 3000)
+    with pytest.raises(ExpressionError, match="nested too deeply"):
+        parse_depends("(" * 3000 + "A" + ")" * 3000)
+    assert parse_depends("(" * 50 + "A" + ")" * 50).evaluate({"A": OK}) is True

@@ -404,6 +404,7 @@ def _increment(path: str, times: int, start: multiprocessing.synchronize.Barrier
         while True:
             obj = store.get("ConfigMap", "default", "counter")
             obj["data"]["value"] += 1
+            time.sleep(0.001)  # the "think" step of read-modify-write, where the other process slips in
             try:
                 store.update(obj)
                 break

@@ -7,7 +7,7 @@ from the workflow's spec and node statuses, so the object in the store stays the
 from __future__ import annotations
 
 import time
-from collections import deque
+from collections import ChainMap, deque
 from collections.abc import Callable
 from typing import Any
 
@@ -128,6 +128,10 @@ class Operator:
         if self._globals is None:
             self._globals = global_scope(self.wf, self.spec, self.clock())
         return self._globals
+
+    def scoped(self, local: dict) -> ChainMap:
+        """A template's variables in front of the workflow's, without copying either."""
+        return ChainMap(local, self.globals())
 
     def touch(self, node_id: str) -> None:
         self.dirty.add(node_id)
@@ -251,7 +255,7 @@ class Operator:
             self.frames[node["id"]] = frame
             frame.start()
             return node["id"]
-        scope = template_scope(self.globals(), inputs)
+        scope = template_scope(inputs)
         if extra_scope:
             scope.update(extra_scope)
         if kind in ("container", "script"):
@@ -261,7 +265,7 @@ class Operator:
                                     boundary_id=boundary_id, tmpl=tmpl, ctx=ctx, inputs=inputs)
             duration = (tmpl.get("suspend") or {}).get("duration")
             if duration is not None:
-                seconds = parse_duration(substitute(str(duration), scope))
+                seconds = parse_duration(substitute(str(duration), self.scoped(scope)))
                 self.set_timer(node["id"], self.clock() + seconds, "suspend")
             return node["id"]
         node_type = N.STEPS if kind == "steps" else N.DAG
@@ -279,7 +283,7 @@ class Operator:
         name: str,
         display: str,
         ctx: TemplateContext,
-        scope: dict,
+        scope,
         *,
         owner: Frame,
         parent_id: str,
@@ -288,8 +292,9 @@ class Operator:
         """Run a step/task/hook `call` whose fields still hold `{{...}}` of the caller's `scope`."""
         try:
             new_ctx, tmpl = self.resolver.resolve_call(ctx, call)
-            arguments = _substitute_arguments(call.get("arguments") or {}, scope)
-            inputs = resolve_inputs(tmpl, arguments, {**self.globals(), **scope}, self.configmaps)
+            full = self.scoped(scope)
+            arguments = _substitute_arguments(call.get("arguments") or {}, full)
+            inputs = resolve_inputs(tmpl, arguments, full, self.configmaps)
         except (TemplateNotFound, InputError, ExpressionError, KeyError) as exc:
             node = self.create_node(name, display, N.SKIPPED, owner=owner, parent_id=parent_id,
                                     boundary_id=boundary_id, tmpl=None, ctx=ctx, phase=N.PENDING)
@@ -312,7 +317,7 @@ class Operator:
                 if path:
                     scope[f"outputs.{kind}.{out['name']}.path"] = path
         try:
-            body = substitute_object(tmpl, scope)
+            body = substitute_object(tmpl, self.scoped(scope))
             timeout = None
             if body.get("timeout"):
                 timeout = parse_duration(body["timeout"])

@@ -50,6 +50,7 @@ class WorkflowRunner:
         self.ops: dict[tuple[str, str], Operator] = {}
         self.op_of_node: dict[str, Operator] = {}
         self.jobs: dict[str, RunPod] = {}
+        self._log_dirs: set[Path] = set()
 
     # ---- lookups the engine needs ------------------------------------------------------------
     def lookup(self, kind: str, namespace: str, name: str) -> dict | None:
@@ -135,7 +136,8 @@ class WorkflowRunner:
                 nodes[node_id] = node
             status["nodes"] = nodes
             meta = op.wf["metadata"]
-            self.store.patch("Workflow", meta.get("namespace", "default"), meta["name"], {"status": status})
+            self.store.patch("Workflow", meta.get("namespace", "default"), meta["name"], {"status": status},
+                             return_object=False)
             op.dirty.clear()
             op.status_dirty = False
         for action in op.take_actions():
@@ -157,8 +159,8 @@ class WorkflowRunner:
         body = tmpl.get("container") or tmpl.get("script") or {}
         meta = op.wf["metadata"]
         ns = meta.get("namespace", "default")
+        # The executor creates the scratch directory; only inputs need it earlier.
         scratch = self._run_dir(op) / f"{action.node_id}-{time.time_ns()}"
-        scratch.mkdir(parents=True, exist_ok=True)
         inputs = []
         for art in action.input_artifacts:
             dest = scratch / "inputs" / art["name"]
@@ -216,10 +218,12 @@ class WorkflowRunner:
         meta = op.wf["metadata"]
         ns = meta.get("namespace", "default")
         log_file = self.log_path(ns, meta["name"], result.node_id)
-        log_file.parent.mkdir(parents=True, exist_ok=True)
-        if result.log_path and Path(result.log_path).exists():
+        if log_file.parent not in self._log_dirs:
+            log_file.parent.mkdir(parents=True, exist_ok=True)
+            self._log_dirs.add(log_file.parent)
+        if result.log_path and Path(result.log_path).is_file():
             shutil.copyfile(result.log_path, log_file)
-        else:
+        elif result.stdout:
             log_file.write_text(result.stdout)
         saved, errors = [], []
         decls = ((action.template.get("outputs") or {}).get("artifacts", []) if action else []) or []

@@ -196,8 +196,9 @@ def add_aggregate_outputs(scope: dict, prefix: str, children: list[dict]) -> Non
     )
 
 
-def template_scope(global_vars: dict, inputs: dict) -> dict[str, Any]:
-    scope = dict(global_vars)
+def template_scope(inputs: dict) -> dict[str, Any]:
+    """A template's own variables; callers chain them in front of the workflow globals."""
+    scope: dict[str, Any] = {}
     for p in inputs.get("parameters", []) or []:
         scope[f"inputs.parameters.{p['name']}"] = p["value"]
     if inputs.get("parameters"):

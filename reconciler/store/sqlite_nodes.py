@@ -112,11 +112,8 @@ def patch_nodes(
         return node_seq
     new["status"]["nodes"] = {}
     for nid, change in node_patch.items():
-        row = None
-        if had_rows:
-            row = conn.execute(
-                "SELECT body FROM nodes WHERE object_id = ? AND node_id = ?", (oid, nid)
-            ).fetchone()
+        # Always look: the body's placeholder says nothing reliable about rows written before.
+        row = conn.execute("SELECT body FROM nodes WHERE object_id = ? AND node_id = ?", (oid, nid)).fetchone()
         if change is None:
             if row is not None:
                 conn.execute("DELETE FROM nodes WHERE object_id = ? AND node_id = ?", (oid, nid))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import ChainMap
 from typing import TYPE_CHECKING
 
 from reconciler.engine import nodes as N
@@ -52,8 +53,9 @@ class HookedFrame(Frame):
         node = self.op.nodes[child_id]
         hook = _exit_hook(call) if call else None
         if hook and node["phase"] in N.COMPLETED and node["type"] != N.SKIPPED:
-            scope = dict(self.hook_scope())
-            add_node_outputs(scope, self.prefix_of[child_id], node)
+            own: dict = {}
+            add_node_outputs(own, self.prefix_of[child_id], node)
+            scope = ChainMap(own, self.hook_scope())
             hook_id = self.op.call(hook, f"{node['name']}.onExit", f"{node['displayName']}.onExit", self.ctx,
                                    scope, owner=self, parent_id=self.hook_parent(child_id),
                                    boundary_id=self.node_id)
@@ -97,7 +99,7 @@ class RootFrame(Frame):
         ctx = TemplateContext(LOCAL)
         try:
             tmpl = op.resolver.get(ctx, spec["entrypoint"])
-            inputs = resolve_inputs(tmpl, spec.get("arguments") or {}, op.globals(), op.configmaps)
+            inputs = resolve_inputs(tmpl, spec.get("arguments") or {}, op.scoped({}), op.configmaps)
         except (TemplateNotFound, InputError, ExpressionError, KeyError) as exc:
             op.finish_workflow(N.ERROR, str(exc))
             return

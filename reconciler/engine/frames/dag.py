@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections import deque
+from collections import ChainMap, deque
 from typing import TYPE_CHECKING
 
 from reconciler.engine import nodes as N
@@ -69,7 +69,7 @@ class DagFrame(HookedFrame):
                 dependents[dep].append(name)
         target = dag.get("target")
         if target:
-            self.targets = [t for t in substitute(str(target), scope).split() if t]
+            self.targets = [t for t in substitute(str(target), op.scoped(scope)).split() if t]
             self.run_set = self._ancestors(self.targets)
         else:
             self.targets = [n for n in self.tasks if not dependents[n]]
@@ -140,7 +140,7 @@ class DagFrame(HookedFrame):
                 return
         when = task.get("when")
         if when is not None:
-            text = substitute(str(when), self.scope)
+            text = substitute(str(when), self.op.scoped(self.scope))
             try:
                 if not evaluate_when(text):
                     self.immediate(name, node_name, N.SKIPPED_PHASE, f"when '{text}' evaluated false")
@@ -150,7 +150,7 @@ class DagFrame(HookedFrame):
                 return
         if has_loop(task):
             try:
-                items = expand_items(task, self.scope)
+                items = expand_items(task, self.op.scoped(self.scope))
             except (LoopError, ExpressionError) as exc:
                 self.immediate(name, node_name, N.ERROR, f"task {name}: {exc}")
                 return
@@ -232,7 +232,7 @@ class DagFrame(HookedFrame):
             self.op.complete(self.node_id, phase, message, None)
             return
         try:
-            outputs = collect_template_outputs(self.tmpl, self.scope)
+            outputs = collect_template_outputs(self.tmpl, self.op.scoped(self.scope))
         except InputError as exc:
             self.op.complete(self.node_id, N.ERROR, str(exc), None)
             return
@@ -287,7 +287,7 @@ class TaskGroupFrame(HookedFrame):
         name = self.task["name"]
         for i, item in enumerate(self.items):
             label = f"{name}({i}:{item_label(item)})"
-            self.queue.append((f"{self.dag.node['name']}.{label}", label, {**self.dag.scope, **item_scope(item)}))
+            self.queue.append((f"{self.dag.node['name']}.{label}", label, ChainMap(item_scope(item), self.dag.scope)))
         self.run()
 
     def run(self) -> None:

@@ -68,7 +68,7 @@ class RetryFrame(Frame):
         """Seconds to wait before the next attempt, or None when retrying is over."""
         if self.op.status.get("shutdown"):
             return None
-        scope = template_scope(self.op.globals(), self.inputs)
+        scope = self.op.scoped(template_scope(self.inputs))
         attempts = len(self.node.get("children", []))
         limit = self.strategy.get("limit")
         if limit is not None and attempts > int(substitute(str(limit), scope)):

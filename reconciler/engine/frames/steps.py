@@ -40,7 +40,7 @@ class StepsFrame(HookedFrame):
         self.index += 1
         if self.index >= len(self.groups):
             try:
-                outputs = collect_template_outputs(self.tmpl, self.scope)
+                outputs = collect_template_outputs(self.tmpl, self.op.scoped(self.scope))
             except InputError as exc:
                 self.op.complete(self.node_id, N.ERROR, str(exc), None)
                 return
@@ -77,7 +77,7 @@ class StepGroupFrame(HookedFrame):
         return self.steps.scope
 
     def start(self) -> None:
-        scope = self.steps.scope
+        scope = self.op.scoped(self.steps.scope)
         base = self.node["name"]
         for step in self.group_steps:
             name = step["name"]
@@ -106,7 +106,7 @@ class StepGroupFrame(HookedFrame):
         self.children_of[step["name"]].append(node["id"])
 
     def plan(self, step: dict, name: str, display: str, extra: dict) -> None:
-        scope = {**self.steps.scope, **extra} if extra else self.steps.scope
+        scope = self.op.scoped({**self.steps.scope, **extra} if extra else self.steps.scope)
         when = step.get("when")
         if when is not None:
             text = substitute(str(when), scope)

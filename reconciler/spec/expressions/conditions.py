@@ -52,6 +52,8 @@ def _evaluate(text: str) -> bool:
         result = _eval(tree)
     except _WhenError as e:
         raise ExpressionError(f"Invalid 'when' expression '{one_line(text)}': {e}", text=text) from None
+    except RecursionError:
+        raise ExpressionError(f"Invalid 'when' expression '{one_line(text)}': nested too deeply", text=text) from None
     if not isinstance(result, bool):
         raise ExpressionError(
             f"Expected boolean evaluation for '{one_line(text)}'. Got {_show(result)}", text=text)

@@ -126,7 +126,10 @@ def _parse(text: str) -> tuple[tuple, frozenset[str]]:
     if not tokens:
         raise _error(text, "empty expression")
     parser = _Parser(text, tokens)
-    tree = parser.parse_or()
+    try:
+        tree = parser.parse_or()
+    except RecursionError:
+        raise _error(text, "nested too deeply") from None
     if parser.pos < len(tokens):
         raise _error(text, f'unexpected "{tokens[parser.pos][1]}"')
     names = frozenset(t[1] for t in tokens if t[0] == "task")
@@ -185,7 +188,7 @@ class _Parser:
 def _eval(node: tuple, results: Mapping[str, TaskResult]) -> bool:
     kind = node[0]
     if kind == "task":
-        task = results[node[1]]
+        task = results[node[1]]  # parse depth bounds this recursion
         return task.default() if node[2] is None else task.result(node[2])
     if kind == "not":
         return not _eval(node[1], results)

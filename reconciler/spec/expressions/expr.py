@@ -63,10 +63,14 @@ def evaluate(text: str, env: Mapping[str, Any]) -> Any:
 @lru_cache(maxsize=2048)
 def compile_expression(text: str) -> Program:
     """Parse and compile once; ExpressionError on a syntax error."""
-    tree = parse(text)
     try:
+        tree = parse(text)
         return _compile(tree)
+    except RecursionError:
+        raise ExpressionError(f'expression too deeply nested: "{one_line(text)}"', text=text) from None
     except ExpressionError as e:
+        if e.text is not None:
+            raise
         raise ExpressionError(f'{e} in expression "{one_line(text)}"', text=text) from None
 
 
