@@ -23,6 +23,17 @@ def _cases() -> list[tuple[str, str, int, list[str]]]:
 
 CASES = _cases()
 
+# Where expected.tsv and Argo's own rules disagree, the test holds us to Argo's rules (the issue
+# says Argo's behaviour is the reference) and the disagreement is reported in the issue note:
+ARGO_PHASE = {
+    # a step exits 1 with no continueOn: Argo fails the step group, hence the workflow
+    "pod-gc-strategy.yaml": "Failed",
+    # the failing step has continueOn.failed, so Argo's step group and workflow succeed
+    "continue-on-fail.yaml": "Succeeded",
+    # both steps time out (Failed); sleep1 only continues on Error, so the group fails
+    "step-level-timeout.yaml": "Failed",
+}
+
 
 def test_corpus_is_complete() -> None:
     assert len(CASES) == len((CORPUS / "public.txt").read_text().split())
@@ -44,5 +55,6 @@ def test_example(home, file: str, expect: str, timeout: int, needs: list[str]) -
     assert proc.stdout.strip(), proc.stderr
     wf = json.loads(proc.stdout)
     phase = wf["status"]["phase"]
+    expect = ARGO_PHASE.get(file, expect)
     assert phase in expect.split("|"), f"{file}: {phase}: {wf['status'].get('message')}\n{proc.stderr}"
     assert proc.returncode == (0 if phase == "Succeeded" else 1)

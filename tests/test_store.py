@@ -484,10 +484,11 @@ def test_crash_never_leaves_an_object_half_written(db: Path) -> None:
         return status["gen"]
 
     try:
-        deadline = time.monotonic() + 30
-        while consistent() < 30 and time.monotonic() < deadline:  # readers never see a torn write
-            time.sleep(0.005)
-        time.sleep(0.05)
+        deadline, reads = time.monotonic() + 30, 0
+        # Read as fast as possible while the writer runs: a reader must never see a torn write either.
+        while (reads < 500 or consistent() < 30) and time.monotonic() < deadline:
+            consistent()
+            reads += 1
     finally:
         os.kill(writer.pid, signal.SIGKILL)
         writer.wait()

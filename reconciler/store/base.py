@@ -84,7 +84,9 @@ class ObjectStore(ABC):
         timeout: float | None = None,
     ) -> Iterator[dict]:
         """Yield {"type": ADDED|MODIFIED|DELETED, "object": obj} for changes after `since` (None:
-        changes from this call on), in resourceVersion order; stop after `timeout` idle seconds."""
+        changes from this call on), in resourceVersion order; stop after `timeout` idle seconds.
+        A backend may coalesce: a watcher that falls behind can get one event with an object's latest
+        state in place of several; Conflict if `since` is older than the retained history."""
 
     @abstractmethod
     def close(self) -> None:

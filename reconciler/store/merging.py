@@ -10,21 +10,22 @@ import copy
 from typing import Any
 
 
-def merge_patch(target: Any, patch: Any) -> Any:
+def merge_patch(target: Any, patch: Any, *, share_patch: bool = False) -> Any:
     """Return `target` with `patch` applied; neither argument is modified.
 
     The result may share subtrees that the patch does not touch with `target` (copying them would make
     a small patch cost as much as the whole document). A None value deletes the key; a non-object
-    patch value (list, scalar) replaces the target value wholesale, as RFC 7386 says.
+    patch value (list, scalar) replaces the target value wholesale, as RFC 7386 says. A caller that
+    owns `patch` (a fresh copy) may pass share_patch=True to let the result share its values too.
     """
     if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
+        return patch if share_patch else copy.deepcopy(patch)
     result = dict(target) if isinstance(target, dict) else {}
     for key, value in patch.items():
         if value is None:
             result.pop(key, None)
         else:
-            result[key] = merge_patch(result.get(key), value)
+            result[key] = merge_patch(result.get(key), value, share_patch=share_patch)
     return result
 
 

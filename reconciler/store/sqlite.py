@@ -77,6 +77,9 @@ class SqliteStore(ObjectStore):
         self._closed = False
         self._pid = os.getpid()
         self._conn = self._connect()
+        # object id -> (rv, parsed body, JSON text of its spec): a status patch then neither parses
+        # nor re-encodes a large spec (a 10,000-task DAG) on every engine round.
+        self._bodies: dict[int, tuple[int, dict, str | None]] = {}
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self._path, timeout=5.0, isolation_level=None, check_same_thread=False)
@@ -217,17 +220,32 @@ class SqliteStore(ObjectStore):
         with self._txn(write=True) as conn:
             oid, stored_rv, node_seq, body = self._row(conn, kind, namespace, name)
             raise_if_stale(kind, namespace, name, stored_rv, resource_version)
-            stored = json.loads(body)
-            new = merge_patch(stored, patch)
+            cached = self._bodies.get(oid)
+            if cached is not None and cached[0] == stored_rv:
+                stored, spec_text = cached[1], cached[2]  # merge_patch never modifies its target
+            else:
+                stored, spec_text = json.loads(body), None
+            new = merge_patch(stored, patch, share_patch=True)  # `patch` is our own copy
             new["metadata"] = dict(new["metadata"]) if isinstance(new.get("metadata"), dict) else {}
             new.setdefault("apiVersion", stored["apiVersion"])
             rv = self._stamp(conn, new, stored)
             node_seq = patch_nodes(conn, oid, node_seq, stored, new, node_patch)
-            body = dumps(new)
+            body, spec_text = self._encode_body(new, stored, spec_text)
             self._save(conn, oid, rv, node_seq, body, new)
+            self._bodies[oid] = (rv, new, spec_text)
             if not return_object:
                 return {"apiVersion": new["apiVersion"], "kind": kind, "metadata": copy_json(new["metadata"])}
             return assemble(conn, oid, json.loads(body))
+
+    @staticmethod
+    def _encode_body(new: dict, stored: dict, spec_text: str | None) -> tuple[str, str | None]:
+        spec = new.get("spec")
+        if not isinstance(spec, dict) or len(new) < 2:
+            return dumps(new), None
+        if spec_text is None or spec is not stored.get("spec"):
+            spec_text = dumps(spec)
+        rest = dumps({k: v for k, v in new.items() if k != "spec"})
+        return '{"spec":' + spec_text + "," + rest[1:], spec_text
 
     def delete(self, kind: str, namespace: str, name: str, resource_version: str | None = None) -> None:
         namespace = normalize_namespace(kind, namespace)

@@ -119,7 +119,7 @@ def patch_nodes(
                 conn.execute("DELETE FROM nodes WHERE object_id = ? AND node_id = ?", (oid, nid))
             continue
         old = json.loads(row[0]) if row is not None and isinstance(change, dict) else None
-        text = dumps(merge_patch(old, change))
+        text = dumps(merge_patch(old, change, share_patch=True))
         if row is None:
             conn.execute("INSERT INTO nodes VALUES (?, ?, ?, ?)", (oid, nid, node_seq, text))
             node_seq += 1
