@@ -17,7 +17,20 @@ from reconciler.spec import SpecError, check_submission, lint_paths, load_file, 
 from reconciler.store.errors import NotFound, StoreError
 
 console = Console()
-err = Console(stderr=True)
+if not console.is_terminal:
+    # Piped output is read by scripts and people alike: never squeeze names into 80 columns.
+    console = Console(width=400)
+
+
+class _Err:
+    """Errors are plain lines (file:line: field: message), never wrapped."""
+
+    @staticmethod
+    def print(message: str, **_: object) -> None:
+        click.echo(message, err=True)
+
+
+err = _Err()
 
 APPLY_KINDS = {"WorkflowTemplate", "ClusterWorkflowTemplate", "CronWorkflow", "ConfigMap"}
 
@@ -122,6 +135,7 @@ def _run(obj: Context, wf: dict, *, watch: bool, output: str | None) -> str:
                       transient=False) as live:
                 final = runner.run(ns, name, on_change=lambda w: live.update(render.workflow_view(w)))
                 live.update(render.workflow_view(final))
+            console.print()
         else:
             final = runner.run(ns, name)
     except KeyboardInterrupt:

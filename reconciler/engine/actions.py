@@ -32,6 +32,16 @@ class SetTimer:
 
 
 @dataclass
+class SaveMemo:
+    """Record a succeeded node's outputs in its memoization cache (a ConfigMap, as in Argo)."""
+
+    cache: str
+    key: str
+    node_id: str
+    outputs: dict
+
+
+@dataclass
 class PodFinished:
     node_id: str
     phase: str

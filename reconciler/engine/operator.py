@@ -6,13 +6,14 @@ from the workflow's spec and node statuses, so the object in the store stays the
 
 from __future__ import annotations
 
+import json
 import time
 from collections import ChainMap, deque
 from collections.abc import Callable
 from typing import Any
 
 from reconciler.engine import nodes as N
-from reconciler.engine.actions import KillPod, PodFinished, RunPod, SetTimer
+from reconciler.engine.actions import KillPod, PodFinished, RunPod, SaveMemo, SetTimer
 from reconciler.engine.frames import Frame, RootFrame
 from reconciler.engine.scope import InputError, global_scope, resolve_inputs, template_scope
 from reconciler.engine.templates import (
@@ -198,6 +199,9 @@ class Operator:
         if outputs:
             node["outputs"] = outputs
             self._publish_globals(outputs)
+        memo = node.get("memoizationStatus")
+        if memo and not memo.get("hit") and phase == N.SUCCEEDED:
+            self.actions.append(SaveMemo(memo["cacheName"], memo["key"], node_id, outputs or {}))
         self.touch(node_id)
         self.frames.pop(node_id, None)
         owner = self.owner.get(node_id)
@@ -245,7 +249,7 @@ class Operator:
         extra_scope: dict | None = None,
     ) -> str:
         """Create the node for one template call and set it going. Returns the node id."""
-        from reconciler.engine.frames import DagFrame, RetryFrame, StepsFrame
+        from reconciler.engine.frames import RetryFrame
 
         kind = template_type(tmpl)
         if tmpl.get("retryStrategy") and not in_retry:
@@ -258,6 +262,45 @@ class Operator:
         scope = template_scope(inputs)
         if extra_scope:
             scope.update(extra_scope)
+        memo = None
+        if tmpl.get("memoize"):
+            memo, hit = self._memo_lookup(tmpl["memoize"], scope)
+            if hit is not None:
+                node_type = N.POD if kind in ("container", "script") else {"steps": N.STEPS, "dag": N.DAG}.get(
+                    kind, N.SUSPEND)
+                node = self.create_node(name, display, node_type, owner=owner, parent_id=parent_id,
+                                        boundary_id=boundary_id, tmpl=tmpl, ctx=ctx, phase=N.PENDING, inputs=inputs)
+                node["memoizationStatus"] = {**memo, "hit": True}
+                self.complete(node["id"], N.SUCCEEDED, "", hit)
+                return node["id"]
+        node_id = self._execute_kind(kind, name, display, ctx, tmpl, inputs, scope, owner, parent_id, boundary_id)
+        if memo is not None and node_id in self.nodes:
+            self.nodes[node_id]["memoizationStatus"] = {**memo, "hit": False}
+            self.touch(node_id)
+        return node_id
+
+    def _memo_lookup(self, memoize: dict, scope: dict) -> tuple[dict, dict | None]:
+        """The cache entry for this call, if one exists and is younger than maxAge."""
+        key = substitute(str(memoize.get("key", "")), self.scoped(scope))
+        cache = ((memoize.get("cache") or {}).get("configMap") or {}).get("name", "")
+        memo = {"key": key, "cacheName": cache}
+        data = (self.configmaps(cache) if self.configmaps else None) or {}
+        raw = data.get(key)
+        if not raw:
+            return memo, None
+        try:
+            entry = json.loads(raw)
+            created = N.parse_rfc3339(entry.get("creationTimestamp")) or 0.0
+        except (ValueError, TypeError):
+            return memo, None
+        max_age = memoize.get("maxAge")
+        if max_age and self.clock() - created > parse_duration(str(max_age)):
+            return memo, None
+        return memo, entry.get("outputs") or {}
+
+    def _execute_kind(self, kind, name, display, ctx, tmpl, inputs, scope, owner, parent_id, boundary_id) -> str:
+        from reconciler.engine.frames import DagFrame, StepsFrame
+
         if kind in ("container", "script"):
             return self._create_pod(name, display, ctx, tmpl, inputs, scope, owner, parent_id, boundary_id)
         if kind == "suspend":

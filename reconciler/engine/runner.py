@@ -5,6 +5,7 @@ action it implies is taken, and a pod's result is recorded before anything react
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import threading
@@ -13,7 +14,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from reconciler.artifacts.base import ArtifactRepository
-from reconciler.engine.actions import KillPod, PodFinished, RunPod
+from reconciler.engine import nodes as nodes_mod
+from reconciler.engine.actions import KillPod, PodFinished, RunPod, SaveMemo
 from reconciler.engine.operator import Operator
 from reconciler.executors.base import (
     Executor,
@@ -25,7 +27,7 @@ from reconciler.executors.base import (
     Volume,
 )
 from reconciler.store.base import ObjectStore
-from reconciler.store.errors import NotFound
+from reconciler.store.errors import AlreadyExists, NotFound
 
 log = logging.getLogger(__name__)
 
@@ -145,6 +147,28 @@ class WorkflowRunner:
                 self._start_pod(op, action)
             elif isinstance(action, KillPod):
                 self.executor.kill(action.node_id, action.reason)
+            elif isinstance(action, SaveMemo):
+                self._save_memo(op, action)
+
+    def _save_memo(self, op: Operator, action: SaveMemo) -> None:
+        """Argo keeps memoized outputs in a ConfigMap, one JSON entry per key."""
+        ns = op.wf["metadata"].get("namespace", "default")
+        now = nodes_mod.now_rfc3339(self.clock())
+        entry = json.dumps({"nodeID": action.node_id, "outputs": action.outputs,
+                            "creationTimestamp": now, "lastHitTimestamp": now}, separators=(",", ":"))
+        for _ in range(5):
+            try:
+                self.store.patch("ConfigMap", ns, action.cache, {"data": {action.key: entry}})
+                return
+            except NotFound:
+                try:
+                    self.store.create({"apiVersion": "v1", "kind": "ConfigMap",
+                                       "metadata": {"name": action.cache, "namespace": ns, "labels": {
+                                           "workflows.argoproj.io/configmap-type": "Cache"}},
+                                       "data": {action.key: entry}})
+                    return
+                except AlreadyExists:
+                    continue
 
     # ---- pods -----------------------------------------------------------------------------------
     def _run_dir(self, op: Operator) -> Path:

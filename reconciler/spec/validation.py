@@ -250,5 +250,13 @@ def lint_paths(paths: list[str], *, template_lookup: TemplateLookup | None = Non
         except SpecError as exc:
             problems.extend(exc.problems)
     problems.extend(validate_documents(docs, template_lookup=template_lookup))
+    # A Workflow file is submitted as it stands, so an argument without a value is an error here
+    # too (a WorkflowTemplate's may still be given at submit time).
+    seen = {(p.filename, p.line, p.message) for p in problems}
+    for doc in docs:
+        if doc.obj.get("kind") == "Workflow":
+            for p in check_submission(doc, {}, template_lookup=template_lookup):
+                if (p.filename, p.line, p.message) not in seen:
+                    problems.append(p)
     order = {str(f): i for i, f in enumerate(files)}
     return sorted(problems, key=lambda p: (order.get(p.filename, -1), p.line))

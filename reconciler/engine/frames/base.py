@@ -103,8 +103,9 @@ class RootFrame(Frame):
         except (TemplateNotFound, InputError, ExpressionError, KeyError) as exc:
             op.finish_workflow(N.ERROR, str(exc))
             return
-        self.main_id = op.execute(op.name, op.name, ctx, tmpl, inputs, owner=self,
-                                  parent_id=None, boundary_id=None)
+        # Known before executing: a memoized or failing entrypoint reports back at once.
+        self.main_id = N.node_id(op.name, op.name)
+        op.execute(op.name, op.name, ctx, tmpl, inputs, owner=self, parent_id=None, boundary_id=None)
 
     def child_done(self, child_id: str) -> None:
         op = self.op
@@ -120,7 +121,8 @@ class RootFrame(Frame):
                 scope["workflow.status"] = self.forced[0] if self.forced else main["phase"]
                 scope["workflow.failures"] = json.dumps(_failures(op.nodes), separators=(",", ":"))
                 self.in_exit_handler = True
-                self.exit_id = op.call({"template": handler}, f"{op.name}.onExit", f"{op.name}.onExit",
+                self.exit_id = N.node_id(op.name, f"{op.name}.onExit")
+                op.call({"template": handler}, f"{op.name}.onExit", f"{op.name}.onExit",
                                        TemplateContext(LOCAL), scope, owner=self, parent_id=None,
                                        boundary_id=None)
                 return

@@ -1,0 +1,110 @@
+"""Helpers shared by the tests/test_engine_*.py files (this module holds no tests).
+
+Every engine test runs a real workflow end to end: the real `WorkflowRunner`, the real
+`LocalProcessExecutor` (one subprocess per step, bubblewrap where it can run), a real SQLite store
+and a local artifact repository, all under the test's tmp_path. Assertions are made on the object
+persisted in the store, not on the runner's in-memory copy."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from reconciler.artifacts import LocalArtifactRepository
+from reconciler.engine.runner import WorkflowRunner
+from reconciler.engine.submission import build_workflow, store_lookup
+from reconciler.executors import LocalProcessExecutor
+from reconciler.store import open_store
+
+NS = "default"
+
+
+def run(tmp_path: Path, text: str, params: dict[str, str] | None = None, templates: list[str] | tuple = ()) -> dict:
+    """Store the WorkflowTemplates in `templates`, submit the Workflow in `text` with `params` as
+    `-p` overrides, run it to its end and return the Workflow object as persisted."""
+    store = open_store(tmp_path / "store.db")
+    executor = LocalProcessExecutor()
+    try:
+        for tmpl_text in templates:
+            tmpl = yaml.safe_load(tmpl_text)
+            tmpl.setdefault("apiVersion", "argoproj.io/v1alpha1")
+            tmpl.setdefault("kind", "WorkflowTemplate")
+            tmpl.setdefault("metadata", {})["namespace"] = NS
+            store.create(tmpl)
+        doc = yaml.safe_load(text)
+        doc.setdefault("apiVersion", "argoproj.io/v1alpha1")
+        doc.setdefault("kind", "Workflow")
+        wf = store.create(build_workflow(doc, namespace=NS, parameters=params or {}, lookup=store_lookup(store)))
+        name = wf["metadata"]["name"]
+        runner = WorkflowRunner(store, executor, LocalArtifactRepository(tmp_path / "art"), tmp_path)
+        final = runner.run(NS, name)
+        assert final["status"]["phase"] in ("Succeeded", "Failed", "Error"), final["status"]
+        return store.get("Workflow", NS, name)
+    finally:
+        executor.close()
+
+
+def nodes(wf: dict) -> list[dict]:
+    return list(wf["status"]["nodes"].values())
+
+
+def node(wf: dict, display: str) -> dict:
+    """The one node with this displayName."""
+    found = [n for n in nodes(wf) if n["displayName"] == display]
+    assert len(found) == 1, f"{len(found)} nodes named {display!r}: {sorted(n['displayName'] for n in nodes(wf))}"
+    return found[0]
+
+
+def maybe_node(wf: dict, display: str) -> dict | None:
+    found = [n for n in nodes(wf) if n["displayName"] == display]
+    assert len(found) <= 1, f"{len(found)} nodes named {display!r}"
+    return found[0] if found else None
+
+
+def pods(wf: dict) -> list[dict]:
+    return [n for n in nodes(wf) if n["type"] == "Pod"]
+
+
+def children(wf: dict, parent: dict) -> list[dict]:
+    all_nodes = wf["status"]["nodes"]
+    return [all_nodes[c] for c in parent.get("children", [])]
+
+
+def result(wf: dict, display: str) -> str:
+    return node(wf, display)["outputs"]["result"]
+
+
+def out_param(n: dict, name: str) -> str:
+    for p in (n.get("outputs") or {}).get("parameters", []):
+        if p["name"] == name:
+            return p["value"]
+    raise AssertionError(f"node {n['displayName']!r} has no output parameter {name!r}: {n.get('outputs')}")
+
+
+def in_param(n: dict, name: str) -> str:
+    for p in (n.get("inputs") or {}).get("parameters", []):
+        if p["name"] == name:
+            return p["value"]
+    raise AssertionError(f"node {n['displayName']!r} has no input parameter {name!r}: {n.get('inputs')}")
+
+
+def interval(n: dict) -> tuple[float, float]:
+    return n["startedAtUnix"], n["finishedAtUnix"]
+
+
+def max_overlap(intervals: list[tuple[float, float]]) -> int:
+    """The most intervals open at one instant (an interval ending exactly when another starts
+    does not overlap it)."""
+    events = sorted([(s, 1) for s, _ in intervals] + [(f, -1) for _, f in intervals], key=lambda e: (e[0], e[1]))
+    best = cur = 0
+    for _, delta in events:
+        cur += delta
+        best = max(best, cur)
+    return best
+
+
+def test_max_overlap_helper() -> None:
+    assert max_overlap([(0, 1), (1, 2), (2, 3)]) == 1
+    assert max_overlap([(0, 2), (1, 3), (1.5, 4)]) == 3
+    assert max_overlap([(0, 2), (1, 3), (2.5, 4)]) == 2
