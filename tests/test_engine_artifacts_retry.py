@@ -27,15 +27,15 @@ spec:
           artifacts:
           - {name: data, from: "{{steps.produce.outputs.artifacts.out}}"}
   - name: produce
-    container: {image: alpine, command: [sh, -c, "echo 'line one' > /tmp/hello.txt; echo 'line two' >> /tmp/hello.txt"]}
+    container: {image: alpine, command: [sh, -c, "echo 'line one' > /tmp/produced-by-art-pass.txt; echo 'line two' >> /tmp/produced-by-art-pass.txt"]}
     outputs:
       artifacts:
-      - {name: out, path: /tmp/hello.txt}
+      - {name: out, path: /tmp/produced-by-art-pass.txt}
   - name: consume
     inputs:
       artifacts:
       - {name: data, path: /var/in/copy.txt}
-    container: {image: alpine, command: [sh, -c, "cat /var/in/copy.txt; test ! -e /tmp/hello.txt && echo isolated"]}
+    container: {image: alpine, command: [sh, -c, "cat /var/in/copy.txt; test ! -e /tmp/produced-by-art-pass.txt && echo isolated"]}
 """)
     assert wf["status"]["phase"] == "Succeeded", wf["status"].get("message")
     produced = node(wf, "produce")["outputs"]["artifacts"]

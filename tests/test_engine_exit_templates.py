@@ -46,10 +46,45 @@ def test_exit_handler_runs_after_failure_and_sees_failed(tmp_path) -> None:
 
 def test_exit_handler_runs_after_deadline(tmp_path) -> None:
     text = exit_wf("exit-deadline", "sleep 10").replace("  onExit: handler\n", "  onExit: handler\n  activeDeadlineSeconds: 1\n")
-    wf = run(tmp_path, text)
+    wf = run(tmp_path, text, limit=8)
     handler = node(wf, "exit-deadline.onExit")
     assert handler["outputs"]["result"] == "status=Failed"
     assert wf["status"]["phase"] == "Failed"
+
+
+def test_steps_exit_handler_uses_workflow_status_in_arguments_and_when(tmp_path) -> None:
+    """The shape of Argo's examples/exit-handlers.yaml: a steps exit handler whose steps read
+    {{workflow.status}} in arguments and in `when`."""
+    wf = run(tmp_path, """
+metadata: {name: exit-steps}
+spec:
+  entrypoint: main
+  onExit: handler
+  templates:
+  - name: main
+    container: {image: alpine, command: [sh, -c, "echo main"]}
+  - name: handler
+    steps:
+    - - name: notify
+        template: say
+        arguments: {parameters: [{name: m, value: "status {{workflow.status}}"}]}
+      - name: celebrate
+        template: say
+        arguments: {parameters: [{name: m, value: hooray}]}
+        when: "{{workflow.status}} == Succeeded"
+      - name: cry
+        template: say
+        arguments: {parameters: [{name: m, value: boohoo}]}
+        when: "{{workflow.status}} != Succeeded"
+  - name: say
+    inputs: {parameters: [{name: m}]}
+    container: {image: alpine, command: [sh, -c, "echo {{inputs.parameters.m}}"]}
+""")
+    assert node(wf, "exit-steps.onExit")["type"] == "Steps"
+    assert result(wf, "notify") == "status Succeeded"
+    assert result(wf, "celebrate") == "hooray"
+    assert node(wf, "cry")["phase"] == "Skipped"
+    assert wf["status"]["phase"] == "Succeeded", wf["status"].get("message")
 
 
 def test_step_exit_hook_runs_after_the_step_before_the_next(tmp_path) -> None:
@@ -309,19 +344,40 @@ def test_template_own_value_beats_template_defaults(tmp_path) -> None:
     wf = run(tmp_path, """
 metadata: {name: tmpl-defaults-own}
 spec:
-  entrypoint: main
+  entrypoint: flaky
   templateDefaults:
     retryStrategy: {limit: 3}
+  templates:
+  - name: flaky
+    retryStrategy: {limit: 1}
+    container: {image: alpine, command: [sh, -c, "exit 1"]}
+""")
+    root = node(wf, "tmpl-defaults-own")
+    assert root["type"] == "Retry"
+    assert len(root["children"]) == 2
+    assert wf["status"]["phase"] == "Failed"
+
+
+def test_template_defaults_apply_to_steps_templates_too(tmp_path) -> None:
+    """templateDefaults are merged into every template, so a failing steps template is retried as
+    a whole: each retry of `main` runs `flaky` again."""
+    wf = run(tmp_path, """
+metadata: {name: tmpl-defaults-steps}
+spec:
+  entrypoint: main
+  templateDefaults:
+    retryStrategy: {limit: 1}
   templates:
   - name: main
     steps:
     - - {name: flaky, template: flaky}
   - name: flaky
-    retryStrategy: {limit: 1}
     container: {image: alpine, command: [sh, -c, "exit 1"]}
 """)
-    flaky = node(wf, "flaky")
-    assert len(flaky["children"]) == 2
+    root = node(wf, "tmpl-defaults-steps")
+    assert root["type"] == "Retry"
+    assert len(root["children"]) == 2
+    assert len(pods(wf)) == 4
     assert wf["status"]["phase"] == "Failed"
 
 

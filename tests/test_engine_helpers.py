@@ -7,6 +7,7 @@ persisted in the store, not on the runner's in-memory copy."""
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import yaml
@@ -20,9 +21,13 @@ from reconciler.store import open_store
 NS = "default"
 
 
-def run(tmp_path: Path, text: str, params: dict[str, str] | None = None, templates: list[str] | tuple = ()) -> dict:
+def run(tmp_path: Path, text: str, params: dict[str, str] | None = None, templates: list[str] | tuple = (),
+        limit: float = 20.0) -> dict:
     """Store the WorkflowTemplates in `templates`, submit the Workflow in `text` with `params` as
-    `-p` overrides, run it to its end and return the Workflow object as persisted."""
+    `-p` overrides, run it to its end and return the Workflow object as persisted.
+
+    A workflow that has not finished after `limit` seconds fails the test (rather than hanging
+    the suite)."""
     store = open_store(tmp_path / "store.db")
     executor = LocalProcessExecutor()
     try:
@@ -38,9 +43,19 @@ def run(tmp_path: Path, text: str, params: dict[str, str] | None = None, templat
         wf = store.create(build_workflow(doc, namespace=NS, parameters=params or {}, lookup=store_lookup(store)))
         name = wf["metadata"]["name"]
         runner = WorkflowRunner(store, executor, LocalArtifactRepository(tmp_path / "art"), tmp_path)
-        final = runner.run(NS, name)
-        assert final["status"]["phase"] in ("Succeeded", "Failed", "Error"), final["status"]
-        return store.get("Workflow", NS, name)
+        stop = threading.Event()
+        timer = threading.Timer(limit, stop.set)
+        timer.start()
+        try:
+            runner.run(NS, name, stop=stop)
+        finally:
+            timer.cancel()
+        wf = store.get("Workflow", NS, name)
+        status = wf["status"]
+        assert status["phase"] in ("Succeeded", "Failed", "Error"), (
+            f"workflow {name} still {status['phase']} after {limit}s; nodes: "
+            + ", ".join(f"{n['displayName']}={n['phase']}" for n in status.get("nodes", {}).values()))
+        return wf
     finally:
         executor.close()
 

@@ -56,8 +56,8 @@ def test_with_items_maps(tmp_path) -> None:
         template: echo
         arguments: {parameters: [{name: m, value: "{{item.os}}-{{item.ver}}"}]}
         withItems:
-        - {os: debian, ver: 9}
-        - {os: ubuntu, ver: "22.04"}
+        - {ver: 9, os: debian}
+        - {ver: "22.04", os: ubuntu}
 """))
     assert loop_results(wf, "say") == ["debian-9", "ubuntu-22.04"]
     # Argo names a map iteration by its sorted key:value pairs.

@@ -62,6 +62,7 @@ class Operator:
         self.running_pods: set[str] = set()
         self.timers: dict[str, tuple[float, str]] = {}
         self._globals: dict | None = None
+        self.exit_vars: dict[str, str] = {}  # workflow.status/failures, once the exit handler runs
         self.parallelism = self.spec.get("parallelism")
         self.root = RootFrame(self)
 
@@ -128,6 +129,7 @@ class Operator:
     def globals(self) -> dict[str, Any]:
         if self._globals is None:
             self._globals = global_scope(self.wf, self.spec, self.clock())
+            self._globals.update(self.exit_vars)
         return self._globals
 
     def scoped(self, local: dict) -> ChainMap:
@@ -350,6 +352,9 @@ class Operator:
         node = self.create_node(name, display, N.POD, owner=owner, parent_id=parent_id,
                                 boundary_id=boundary_id, tmpl=tmpl, ctx=ctx, phase=N.PENDING, inputs=inputs)
         node_id = node["id"]
+        if self.status.get("shutdown") and not self.root.in_exit_handler:
+            self.complete(node_id, N.FAILED, self.status["shutdown"], None)
+            return node_id
         pod_name = self.pod_name(tmpl.get("name", "pod"), name)
         scope = dict(scope)
         scope["pod.name"] = pod_name
@@ -393,7 +398,7 @@ class Operator:
     def _drain_pod_queue(self) -> None:
         limit = self.parallelism
         while self.pod_queue and (not limit or len(self.running_pods) < int(limit)):
-            if self.status.get("shutdown"):
+            if self.status.get("shutdown") and not self.root.in_exit_handler:
                 return
             node_id = self.pod_queue.popleft()
             action = self.pending_pods.pop(node_id, None)
@@ -465,7 +470,7 @@ class Operator:
             self.actions.append(KillPod(node_id, message))
         self.pod_queue.clear()
         self.pending_pods.clear()
-        for node in self.nodes.values():
+        for node in list(self.nodes.values()):
             if not N.is_fulfilled(node) and node["type"] in (N.POD, N.SUSPEND):
                 self.running_pods.discard(node["id"])
                 self.complete(node["id"], N.FAILED, message, None)

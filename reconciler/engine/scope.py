@@ -175,6 +175,8 @@ def add_aggregate_outputs(scope: dict, prefix: str, children: list[dict]) -> Non
     param_maps: list[dict] = []
     by_name: dict[str, list] = {}
     for child in children:
+        if child["phase"] != N.SUCCEEDED:
+            continue
         outputs = child.get("outputs") or {}
         if "result" in outputs:
             try:
@@ -189,11 +191,19 @@ def add_aggregate_outputs(scope: dict, prefix: str, children: list[dict]) -> Non
     scope[f"{prefix}.outputs.result"] = json.dumps(results, separators=(",", ":"))
     scope[f"{prefix}.outputs.parameters"] = json.dumps(param_maps, separators=(",", ":"))
     for name, values in by_name.items():
-        scope[f"{prefix}.outputs.parameters.{name}"] = json.dumps(values, separators=(",", ":"))
+        scope[f"{prefix}.outputs.parameters.{name}"] = json.dumps(_json_values(values), separators=(",", ":"))
     phases = [c["phase"] for c in children]
     scope[f"{prefix}.status"] = (
         N.FAILED if any(p in N.FAILED_OR_ERROR for p in phases) else N.SUCCEEDED
     )
+
+
+def _json_values(values: list[str]) -> list:
+    """Argo's aggregatedJsonValueList: parsed values when every one is JSON, else the strings."""
+    try:
+        return [json.loads(v) for v in values]
+    except (ValueError, TypeError):
+        return values
 
 
 def template_scope(inputs: dict) -> dict[str, Any]:

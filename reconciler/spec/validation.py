@@ -254,7 +254,7 @@ def lint_paths(paths: list[str], *, template_lookup: TemplateLookup | None = Non
     # too (a WorkflowTemplate's may still be given at submit time).
     seen = {(p.filename, p.line, p.message) for p in problems}
     for doc in docs:
-        if doc.obj.get("kind") == "Workflow":
+        if doc.obj.get("kind") == "Workflow" and not (doc.obj.get("spec") or {}).get("workflowTemplateRef"):
             for p in check_submission(doc, {}, template_lookup=template_lookup):
                 if (p.filename, p.line, p.message) not in seen:
                     problems.append(p)

@@ -116,10 +116,12 @@ class RootFrame(Frame):
             handler = op.spec.get("onExit") or ((op.spec.get("hooks") or {}).get("exit") or {}).get("template")
             if handler:
                 main = op.nodes[child_id]
+                op.exit_vars = {
+                    "workflow.status": self.forced[0] if self.forced else main["phase"],
+                    "workflow.failures": json.dumps(_failures(op.nodes), separators=(",", ":")),
+                }
                 op._globals = None
-                scope = dict(op.globals())
-                scope["workflow.status"] = self.forced[0] if self.forced else main["phase"]
-                scope["workflow.failures"] = json.dumps(_failures(op.nodes), separators=(",", ":"))
+                scope: dict = {}
                 self.in_exit_handler = True
                 self.exit_id = N.node_id(op.name, f"{op.name}.onExit")
                 op.call({"template": handler}, f"{op.name}.onExit", f"{op.name}.onExit",
