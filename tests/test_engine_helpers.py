@@ -119,6 +119,30 @@ def max_overlap(intervals: list[tuple[float, float]]) -> int:
     return best
 
 
+# A template `echo` printing its input `m`, and a workflow whose entrypoint `main` is a steps
+# template built from `steps` (YAML of the step groups, indented under `steps:`).
+ECHO = """
+  - name: echo
+    inputs: {parameters: [{name: m}]}
+    container: {image: alpine, command: [sh, -c, "echo '{{inputs.parameters.m}}'"]}
+"""
+
+
+def steps_wf(name: str, steps: str, extra: str = "", args: str = "") -> str:
+    return f"""
+metadata: {{name: {name}}}
+spec:
+  entrypoint: main
+{args}
+  templates:
+  - name: main
+    steps:
+{steps}
+{ECHO}
+{extra}
+"""
+
+
 def test_max_overlap_helper() -> None:
     assert max_overlap([(0, 1), (1, 2), (2, 3)]) == 1
     assert max_overlap([(0, 2), (1, 3), (1.5, 4)]) == 3

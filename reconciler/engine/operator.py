@@ -477,6 +477,11 @@ class Operator:
         self.root.shutdown(phase, message, run_exit_handler)
 
     def _runtime_problem(self) -> str | None:
+        """What Argo's controller re-validates when a run starts, whoever submitted it."""
+        for p in (self.spec.get("arguments") or {}).get("parameters", []) or []:
+            enum = p.get("enum")
+            if enum and "value" in p and str(p["value"]) not in [str(e) for e in enum]:
+                return f"spec.arguments.parameters.{p['name']}: value {p['value']!r} is not one of {enum}"
         for tmpl in self.spec.get("templates", []) or []:
             try:
                 merged = self.resolver.get(TemplateContext(LOCAL), tmpl["name"])

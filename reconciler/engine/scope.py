@@ -199,11 +199,18 @@ def add_aggregate_outputs(scope: dict, prefix: str, children: list[dict]) -> Non
 
 
 def _json_values(values: list[str]) -> list:
-    """Argo's aggregatedJsonValueList: parsed values when every one is JSON, else the strings."""
-    try:
-        return [json.loads(v) for v in values]
-    except (ValueError, TypeError):
-        return values
+    """Argo's aggregatedJSONValueList: parsed values when every one is a JSON object or list,
+    else the strings as they are."""
+    parsed = []
+    for value in values:
+        try:
+            item = json.loads(value)
+        except (ValueError, TypeError):
+            return values
+        if not isinstance(item, (dict, list)):
+            return values
+        parsed.append(item)
+    return parsed
 
 
 def template_scope(inputs: dict) -> dict[str, Any]:

@@ -1,32 +1,11 @@
-"""Loops (`withItems`, `withParam`, `withSequence`, aggregated outputs) and parameters (workflow
-arguments, `-p`, defaults, enums, `valueFrom.path` defaults, `{{=...}}`, `globalName`)."""
+"""Loops: `withItems` (scalars and maps), `withParam` (from a previous step's JSON, empty, not a
+list), `withSequence`, and the aggregated outputs of a loop."""
 
 from __future__ import annotations
 
 import json
 
-from tests.test_engine_helpers import in_param, maybe_node, node, nodes, out_param, pods, result, run
-
-ECHO = """
-  - name: echo
-    inputs: {parameters: [{name: m}]}
-    container: {image: alpine, command: [sh, -c, "echo '{{inputs.parameters.m}}'"]}
-"""
-
-
-def steps_wf(name: str, steps: str, extra: str = "", args: str = "") -> str:
-    return f"""
-metadata: {{name: {name}}}
-spec:
-  entrypoint: main
-{args}
-  templates:
-  - name: main
-    steps:
-{steps}
-{ECHO}
-{extra}
-"""
+from tests.test_engine_helpers import ECHO, node, nodes, out_param, pods, result, run, steps_wf
 
 
 def loop_results(wf: dict, step: str) -> list[str]:
@@ -233,6 +212,35 @@ def test_aggregated_parameter_of_json_objects_is_a_json_list_of_objects(tmp_path
     assert json.loads(result(wf, "params")) == [{"k": "a"}, {"k": "b"}]
 
 
+def test_aggregated_parameter_of_scalars_is_a_list_of_strings(tmp_path) -> None:
+    """Argo's aggregatedJSONValueList keeps parsed JSON only when every value is a JSON object or
+    list; numbers (or any other scalar) stay strings: ["1","2"], not [1,2]."""
+    wf = run(tmp_path, steps_wf("aggregate-param-scalars", """
+    - - name: gen
+        template: gen
+        arguments: {parameters: [{name: v, value: "{{item}}"}]}
+        withItems: ["1", "2"]
+    - - name: params
+        template: echo
+        arguments: {parameters: [{name: m, value: "{{steps.gen.outputs.parameters.n}}"}]}
+      - name: mixed
+        template: echo
+        arguments: {parameters: [{name: m, value: "{{steps.gen.outputs.parameters.j}}"}]}
+""", extra="""
+  - name: gen
+    inputs: {parameters: [{name: v}]}
+    container:
+      image: alpine
+      command: [sh, -c, "printf '{{inputs.parameters.v}}' > /tmp/n.txt; if [ {{inputs.parameters.v}} = 1 ]; then printf '[1]' > /tmp/j.txt; else printf 2 > /tmp/j.txt; fi"]
+    outputs:
+      parameters:
+      - {name: n, valueFrom: {path: /tmp/n.txt}}
+      - {name: j, valueFrom: {path: /tmp/j.txt}}
+"""))
+    assert json.loads(result(wf, "params")) == ["1", "2"]
+    assert json.loads(result(wf, "mixed")) == ["[1]", "2"]
+
+
 def test_aggregated_result_decodes_json_objects(tmp_path) -> None:
     wf = run(tmp_path, steps_wf("aggregate-maps", """
     - - name: gen
@@ -316,170 +324,6 @@ spec:
     message = wf["status"]["message"]
     assert "fan-out" in message
     assert "JSON list" in message
-
-
-# ---- parameters ------------------------------------------------------------------------------
-
-PARAMS_WF = """
-metadata: {name: params}
-spec:
-  entrypoint: main
-  arguments:
-    parameters:
-    - {name: greeting, value: hello}
-    - {name: who, value: world}
-  templates:
-  - name: main
-    inputs:
-      parameters: [{name: greeting}]
-    steps:
-    - - name: global
-        template: echo
-        arguments: {parameters: [{name: m, value: "{{workflow.parameters.greeting}} {{workflow.parameters.who}}"}]}
-      - name: input
-        template: echo
-        arguments: {parameters: [{name: m, value: "{{inputs.parameters.greeting}}"}]}
-      - name: defaulted
-        template: with-default
-      - name: overridden
-        template: with-default
-        arguments: {parameters: [{name: x, value: given}]}
-"""
-
-WITH_DEFAULT = """
-  - name: with-default
-    inputs: {parameters: [{name: x, default: fallback}]}
-    container: {image: alpine, command: [sh, -c, "echo x={{inputs.parameters.x}}"]}
-"""
-
-
-def test_workflow_arguments_inputs_and_defaults(tmp_path) -> None:
-    wf = run(tmp_path, PARAMS_WF + ECHO + WITH_DEFAULT)
-    assert result(wf, "global") == "hello world"
-    assert result(wf, "input") == "hello"
-    assert result(wf, "defaulted") == "x=fallback"
-    assert in_param(node(wf, "defaulted"), "x") == "fallback"
-    assert result(wf, "overridden") == "x=given"
-    assert in_param(node(wf, "params"), "greeting") == "hello"
-
-
-def test_submit_parameter_overrides_argument(tmp_path) -> None:
-    wf = run(tmp_path, PARAMS_WF + ECHO + WITH_DEFAULT, params={"greeting": "bonjour"})
-    assert result(wf, "global") == "bonjour world"
-    assert result(wf, "input") == "bonjour"
-
-
-def test_enum_violation_at_run_time(tmp_path) -> None:
-    wf = run(tmp_path, steps_wf("enum", """
-    - - {name: gen, template: gen}
-    - - name: pick
-        template: pick
-        arguments: {parameters: [{name: color, value: "{{steps.gen.outputs.result}}"}]}
-    - - name: never
-        template: echo
-        arguments: {parameters: [{name: m, value: x}]}
-""", extra="""
-  - name: gen
-    container: {image: alpine, command: [sh, -c, "echo green"]}
-  - name: pick
-    inputs:
-      parameters:
-      - {name: color, enum: [red, blue]}
-    container: {image: alpine, command: [sh, -c, "echo {{inputs.parameters.color}}"]}
-"""))
-    assert wf["status"]["phase"] in ("Failed", "Error")
-    pick = node(wf, "pick")
-    assert pick["phase"] in ("Failed", "Error")
-    assert "green" in pick["message"]
-    assert not [n for n in pods(wf) if n["displayName"] == "pick"]
-    assert maybe_node(wf, "never") is None
-
-
-def test_enum_value_accepted(tmp_path) -> None:
-    wf = run(tmp_path, steps_wf("enum-ok", """
-    - - name: pick
-        template: pick
-        arguments: {parameters: [{name: color, value: blue}]}
-""", extra="""
-  - name: pick
-    inputs:
-      parameters:
-      - {name: color, enum: [red, blue]}
-    container: {image: alpine, command: [sh, -c, "echo {{inputs.parameters.color}}"]}
-"""))
-    assert result(wf, "pick") == "blue"
-
-
-def test_output_parameter_default_when_file_missing(tmp_path) -> None:
-    wf = run(tmp_path, steps_wf("out-default", """
-    - - {name: produce, template: produce}
-    - - name: use
-        template: echo
-        arguments: {parameters: [{name: m, value: "{{steps.produce.outputs.parameters.missing}}/{{steps.produce.outputs.parameters.present}}"}]}
-""", extra="""
-  - name: produce
-    container: {image: alpine, command: [sh, -c, "printf here > /tmp/present.txt"]}
-    outputs:
-      parameters:
-      - {name: missing, valueFrom: {path: /tmp/nope.txt, default: the-default}}
-      - {name: present, valueFrom: {path: /tmp/present.txt, default: unused}}
-"""))
-    produce = node(wf, "produce")
-    assert produce["phase"] == "Succeeded"
-    assert out_param(produce, "missing") == "the-default"
-    assert out_param(produce, "present") == "here"
-    assert result(wf, "use") == "the-default/here"
-
-
-def test_output_parameter_missing_file_without_default_errors(tmp_path) -> None:
-    wf = run(tmp_path, steps_wf("out-missing", """
-    - - {name: produce, template: produce}
-""", extra="""
-  - name: produce
-    container: {image: alpine, command: [sh, -c, "true"]}
-    outputs:
-      parameters:
-      - {name: missing, valueFrom: {path: /tmp/nope.txt}}
-"""))
-    assert node(wf, "produce")["phase"] in ("Failed", "Error")
-    assert wf["status"]["phase"] in ("Failed", "Error")
-
-
-def test_expression_in_argument(tmp_path) -> None:
-    wf = run(tmp_path, steps_wf("expr", """
-    - - name: calc
-        template: echo
-        arguments: {parameters: [{name: m, value: "{{=asInt(workflow.parameters.n) * 2 + 1}}"}]}
-      - name: upper
-        template: echo
-        arguments: {parameters: [{name: m, value: "{{=sprig.upper(workflow.parameters.word)}}"}]}
-      - name: cond
-        template: echo
-        arguments: {parameters: [{name: m, value: "{{=asInt(workflow.parameters.n) > 5 ? 'big' : 'small'}}"}]}
-""", args="""
-  arguments: {parameters: [{name: n, value: "20"}, {name: word, value: shout}]}
-"""))
-    assert result(wf, "calc") == "41"
-    assert result(wf, "upper") == "SHOUT"
-    assert result(wf, "cond") == "big"
-
-
-def test_global_output_parameter(tmp_path) -> None:
-    wf = run(tmp_path, steps_wf("global-out", """
-    - - {name: produce, template: produce}
-    - - name: use
-        template: echo
-        arguments: {parameters: [{name: m, value: "got {{workflow.outputs.parameters.shared}}"}]}
-""", extra="""
-  - name: produce
-    container: {image: alpine, command: [sh, -c, "printf 'v42' > /tmp/v.txt"]}
-    outputs:
-      parameters:
-      - {name: v, globalName: shared, valueFrom: {path: /tmp/v.txt}}
-"""))
-    assert {"name": "shared", "value": "v42"} in wf["status"]["outputs"]["parameters"]
-    assert result(wf, "use") == "got v42"
-    assert wf["status"]["phase"] == "Succeeded"
 
 
 def test_loop_nodes_are_children_of_the_step_group(tmp_path) -> None:
