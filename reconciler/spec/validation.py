@@ -41,7 +41,16 @@ def _k8s_only(validator: Any, value: Any, instance: Any, schema: dict) -> Iterat
         yield ValidationError(LOCAL_NO_EFFECT)
 
 
-_Validator = validators.extend(Draft202012Validator, {K8S_ONLY: _k8s_only})
+NOT_ENFORCED = "x-not-enforced"
+
+
+def _not_enforced(validator: Any, value: Any, instance: Any, schema: dict) -> Iterator[ValidationError]:
+    # A field accepted ahead of its behaviour is said out loud, never silently ignored.
+    if value:
+        yield ValidationError(str(value))
+
+
+_Validator = validators.extend(Draft202012Validator, {K8S_ONLY: _k8s_only, NOT_ENFORCED: _not_enforced})
 
 
 @functools.cache
@@ -104,6 +113,8 @@ def _translate(error: ValidationError, doc: Document) -> Iterator[Problem]:
 
     if kind == K8S_ONLY:
         yield problem(LOCAL_NO_EFFECT, severity="warning")
+    elif kind == NOT_ENFORCED:
+        yield problem(str(value), severity="warning")
     elif kind in ("additionalProperties", "unevaluatedProperties") and isinstance(instance, dict):
         if kind == "additionalProperties":
             known = set(error.schema.get("properties", {}))
