@@ -10,7 +10,7 @@ from pathlib import Path
 
 from reconciler.artifacts import LocalArtifactRepository
 from reconciler.config import artifacts_path, home_dir, store_path
-from reconciler.engine.runner import WorkflowRunner
+from reconciler.engine.runner import WorkflowRunner, log_path
 from reconciler.engine.submission import store_lookup
 from reconciler.store import open_store
 from reconciler.store.base import CLUSTER_SCOPED_KINDS, ObjectStore
@@ -51,7 +51,7 @@ class Context:
                               self.home)
 
     def runner_paths_log(self, namespace: str, workflow: str, node_id: str) -> Path:
-        return self.home / "logs" / namespace / workflow / f"{node_id}.log"
+        return log_path(self.home, namespace, workflow, node_id)
 
     def get_or_exit(self, kind: str, namespace: str, name: str) -> dict:
         try:

@@ -86,7 +86,8 @@ def node_tree(wf: dict, now: float | None = None) -> Table:
     table = Table(box=None, padding=(0, 2), show_edge=False)
     for col in ("STEP", "TEMPLATE", "PODNAME", "DURATION", "MESSAGE"):
         table.add_column(col, no_wrap=col != "MESSAGE")
-    roots = [n for n in nodes.values() if not _has_parent(n["id"], nodes)]
+    has_parent = {c for n in nodes.values() for c in n.get("children", [])}
+    roots = [n for n in nodes.values() if n["id"] not in has_parent]
     roots.sort(key=lambda n: (n["name"].endswith(".onExit"), n.get("startedAtUnix", 0)))
     now = now or time.time()
 
@@ -111,21 +112,7 @@ def node_tree(wf: dict, now: float | None = None) -> Table:
     return table
 
 
-_child_cache: dict[int, set[str]] = {}
-
-
-def _has_parent(node_id: str, nodes: dict) -> bool:
-    key = id(nodes)
-    children = _child_cache.get(key)
-    if children is None or len(_child_cache) > 4:
-        _child_cache.clear()
-        children = {c for n in nodes.values() for c in n.get("children", [])}
-        _child_cache[key] = children
-    return node_id in children
-
-
 def workflow_view(wf: dict) -> Group:
-    _child_cache.clear()
     return Group(summary(wf), Text(""), node_tree(wf))
 
 

@@ -17,6 +17,7 @@ from reconciler.artifacts.base import ArtifactRepository
 from reconciler.engine import nodes as nodes_mod
 from reconciler.engine.actions import KillPod, PodFinished, RunPod, SaveMemo
 from reconciler.engine.operator import Operator
+from reconciler.engine.submission import store_lookup
 from reconciler.executors.base import (
     Executor,
     InputFile,
@@ -32,6 +33,11 @@ from reconciler.store.errors import AlreadyExists, NotFound
 log = logging.getLogger(__name__)
 
 POLL_SECONDS = 0.2
+
+
+def log_path(home: Path, namespace: str, workflow: str, node_id: str) -> Path:
+    """Where a pod's log is kept once it has finished."""
+    return Path(home) / "logs" / namespace / workflow / f"{node_id}.log"
 
 
 class WorkflowRunner:
@@ -53,14 +59,9 @@ class WorkflowRunner:
         self.op_of_node: dict[str, Operator] = {}
         self.jobs: dict[str, RunPod] = {}
         self._log_dirs: set[Path] = set()
+        self.lookup = store_lookup(store)
 
     # ---- lookups the engine needs ------------------------------------------------------------
-    def lookup(self, kind: str, namespace: str, name: str) -> dict | None:
-        try:
-            return self.store.get(kind, "" if kind == "ClusterWorkflowTemplate" else namespace, name)
-        except NotFound:
-            return None
-
     def configmaps(self, namespace: str) -> Callable[[str], dict | None]:
         def get(name: str) -> dict | None:
             obj = self.lookup("ConfigMap", namespace, name)
@@ -176,7 +177,7 @@ class WorkflowRunner:
         return self.home / "runs" / meta.get("namespace", "default") / meta["name"]
 
     def log_path(self, namespace: str, workflow: str, node_id: str) -> Path:
-        return self.home / "logs" / namespace / workflow / f"{node_id}.log"
+        return log_path(self.home, namespace, workflow, node_id)
 
     def _start_pod(self, op: Operator, action: RunPod) -> None:
         tmpl = action.template
