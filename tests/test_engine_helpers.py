@@ -13,7 +13,7 @@ from pathlib import Path
 import yaml
 
 from reconciler.artifacts import LocalArtifactRepository
-from reconciler.engine.runner import WorkflowRunner
+from reconciler.runner import WorkflowRunner
 from reconciler.engine.submission import build_workflow, store_lookup
 from reconciler.executors import LocalProcessExecutor
 from reconciler.store import open_store

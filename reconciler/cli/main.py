@@ -106,9 +106,13 @@ def submit(obj: Context, file: str, parameters, watch: bool, wait: bool, namespa
         problems.extend(check_submission(d, params, template_lookup=lookup))
     _problems_or_exit(problems)
     created = []
+    # Run here: the workflow is created already leased to this process, so a daemon never takes it.
+    runner = obj.runner() if (watch or wait) else None
     for d in workflows:
         try:
             wf = build_workflow(d.obj, namespace=namespace, parameters=params, lookup=lookup)
+            if runner is not None:
+                wf["metadata"].setdefault("annotations", {}).update(runner.claim_patch())
             created.append(obj.store.create(wf))
         except (SubmissionError, StoreError) as exc:
             fail(f"{file}: {exc}")
@@ -120,12 +124,11 @@ def submit(obj: Context, file: str, parameters, watch: bool, wait: bool, namespa
             click.echo(f"Name: {name}\nNamespace: {namespace}\nStatus: Pending")
     if not (watch or wait):
         return
-    phases = [_run(obj, wf, watch=watch, output=output) for wf in created]
+    phases = [_run(obj, runner, wf, watch=watch, output=output) for wf in created]
     sys.exit(0 if all(p == "Succeeded" for p in phases) else 1)
 
 
-def _run(obj: Context, wf: dict, *, watch: bool, output: str | None) -> str:
-    runner = obj.runner()
+def _run(obj: Context, runner, wf: dict, *, watch: bool, output: str | None) -> str:
     ns, name = wf["metadata"]["namespace"], wf["metadata"]["name"]
     try:
         if watch:

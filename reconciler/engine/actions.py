@@ -32,6 +32,13 @@ class SetTimer:
 
 
 @dataclass
+class ReleaseLocks:
+    """A node that held mutexes or semaphores is done; free them once its status is saved."""
+
+    node_id: str
+
+
+@dataclass
 class SaveMemo:
     """Record a succeeded node's outputs in its memoization cache (a ConfigMap, as in Argo)."""
 

@@ -6,6 +6,7 @@ from the workflow's spec and node statuses, so the object in the store stays the
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections import ChainMap, deque
@@ -13,8 +14,9 @@ from collections.abc import Callable
 from typing import Any
 
 from reconciler.engine import nodes as N
-from reconciler.engine.actions import KillPod, PodFinished, RunPod, SaveMemo, SetTimer
+from reconciler.engine.actions import KillPod, PodFinished, ReleaseLocks, RunPod, SaveMemo, SetTimer
 from reconciler.engine.frames import Frame, RootFrame
+from reconciler.engine.replay import Replay
 from reconciler.engine.scope import InputError, global_scope, resolve_inputs, template_scope
 from reconciler.engine.templates import (
     LOCAL,
@@ -31,6 +33,8 @@ from reconciler.spec.expressions.templating import substitute, substitute_object
 
 TERMINAL_WORKFLOW = frozenset({N.SUCCEEDED, N.FAILED, N.ERROR})
 ConfigMapLookup = Callable[[str], "dict | None"]
+# (node id, substituted template) -> None when the node may start, else why it waits.
+LockGate = Callable[[str, dict], "str | None"]
 
 
 class Operator:
@@ -65,6 +69,12 @@ class Operator:
         self.exit_vars: dict[str, str] = {}  # workflow.status/failures, once the exit handler runs
         self.parallelism = self.spec.get("parallelism")
         self.root = RootFrame(self)
+        self.replay: Replay | None = None
+        self.suspended = False               # spec.suspend: no new pod starts
+        self.gate: LockGate | None = None    # template-level synchronization, owned by the runner
+        self.locked: set[str] = set()        # nodes holding locks, released when they finish
+        self.lock_waiting: set[str] = set()
+        self.prior: dict[str, dict] | None = None  # resubmit --memoized: call key -> earlier result
 
     # ---- public events -------------------------------------------------------------------
     @property
@@ -81,10 +91,74 @@ class Operator:
         if problem:
             self.finish_workflow(N.FAILED, f"invalid spec: {problem}")
             return
+        self._set_deadline(now)
+        self.root.start()
+
+    def resume_from_status(self) -> None:
+        """Rebuild the frames of a workflow that was running (see replay.py), without running
+        again any node whose result is recorded."""
+        recorded = dict(self.nodes)
+        self.nodes.clear()
+        shutdown = None
+        if self.status.get("shutdown"):
+            shutdown = (self.status.get("shutdownAtUnix") or 0.0, self.status.get("shutdownPhase", N.FAILED),
+                        self.status.pop("shutdown"), bool(self.status.get("shutdownExitHandler", True)))
+        real_clock = self.clock
+        self.replay = Replay(self, recorded, real_clock)
+        self.clock = self.replay.clock
+        try:
+            self.replay.run(lambda: (self._set_deadline(self.clock()), self.root.start()), shutdown)
+        finally:
+            self.clock = real_clock
+            self.replay = None
+        self._drain_pod_queue()
+
+    def _set_deadline(self, started: float) -> None:
         deadline = self.spec.get("activeDeadlineSeconds")
         if deadline is not None:
-            self.set_timer(self.name + "/deadline", now + float(deadline), "workflow-deadline")
-        self.root.start()
+            self.set_timer(self.name + "/deadline", started + float(deadline), "workflow-deadline")
+
+    def resume(self, selector: str | None = None, parameters: dict[str, str] | None = None) -> str | None:
+        """Resume suspend nodes: every waiting one, or the one named (id, name or display name),
+        setting its declared output parameters like `argo node set`. Returns an error, or None."""
+        parameters = parameters or {}
+        waiting = [n for n in self.nodes.values() if n["type"] == N.SUSPEND and not N.is_fulfilled(n)]
+        if selector:
+            waiting = [n for n in waiting if selector in (n["id"], n["name"], n["displayName"])]
+            if not waiting:
+                return f"no suspended node {selector!r} in workflow {self.name}"
+        outputs_of = {}
+        for node in waiting:
+            tmpl = self.resolver.get(TemplateContext(node.get("templateScope", LOCAL)), node["templateName"])
+            decls = (tmpl.get("outputs") or {}).get("parameters", []) or []
+            unknown = set(parameters) - {d["name"] for d in decls}
+            if unknown and selector:
+                return f"node {node['displayName']!r} has no output parameter {sorted(unknown)[0]!r}"
+            params = []
+            for decl in decls:
+                value = parameters.get(decl["name"])
+                if value is None and "default" in (decl.get("valueFrom") or {}):
+                    value = str(decl["valueFrom"]["default"])
+                if value is not None:
+                    entry = {"name": decl["name"], "value": str(value)}
+                    if decl.get("globalName"):
+                        entry["globalName"] = decl["globalName"]
+                    params.append(entry)
+            outputs_of[node["id"]] = {"parameters": params} if params else None
+        for node in waiting:
+            self.timers.pop(node["id"], None)
+            self.complete(node["id"], N.SUCCEEDED, "", outputs_of[node["id"]])
+        return None
+
+    def set_suspended(self, suspended: bool) -> None:
+        if suspended != self.suspended:
+            self.suspended = suspended
+            if not suspended:
+                self._drain_pod_queue()
+
+    def retry_lock_waiters(self) -> None:
+        if self.lock_waiting:
+            self._drain_pod_queue()
 
     def on_pod_finished(self, event: PodFinished) -> None:
         node = self.nodes.get(event.node_id)
@@ -205,6 +279,10 @@ class Operator:
         if memo and not memo.get("hit") and phase == N.SUCCEEDED:
             self.actions.append(SaveMemo(memo["cacheName"], memo["key"], node_id, outputs or {}))
         self.touch(node_id)
+        if node_id in self.locked:
+            self.locked.discard(node_id)
+            self.actions.append(ReleaseLocks(node_id))
+        self.lock_waiting.discard(node_id)
         self.frames.pop(node_id, None)
         owner = self.owner.get(node_id)
         if owner is not None:
@@ -265,21 +343,39 @@ class Operator:
         if extra_scope:
             scope.update(extra_scope)
         memo = None
-        if tmpl.get("memoize"):
+        recorded = self.replay.memo(N.node_id(self.name, name)) if self.replay else None
+        if recorded is not None:
+            memo = {k: v for k, v in recorded.items() if k != "hit"}
+            if recorded.get("hit"):
+                rec = self.replay.recorded[N.node_id(self.name, name)]
+                return self._memo_hit(kind, name, display, ctx, tmpl, inputs, owner, parent_id, boundary_id,
+                                      recorded, rec.get("outputs") or {})
+        elif tmpl.get("memoize"):
             memo, hit = self._memo_lookup(tmpl["memoize"], scope)
             if hit is not None:
-                node_type = N.POD if kind in ("container", "script") else {"steps": N.STEPS, "dag": N.DAG}.get(
-                    kind, N.SUSPEND)
-                node = self.create_node(name, display, node_type, owner=owner, parent_id=parent_id,
-                                        boundary_id=boundary_id, tmpl=tmpl, ctx=ctx, phase=N.PENDING, inputs=inputs)
-                node["memoizationStatus"] = {**memo, "hit": True}
-                self.complete(node["id"], N.SUCCEEDED, "", hit)
-                return node["id"]
+                return self._memo_hit(kind, name, display, ctx, tmpl, inputs, owner, parent_id, boundary_id,
+                                      {**memo, "hit": True}, hit)
+        elif self.prior and kind in ("container", "script"):
+            key = call_key(tmpl, inputs)
+            earlier = self.prior.get(key)
+            if earlier is not None:
+                status = {"key": key, "cacheName": earlier["workflow"], "hit": True}
+                return self._memo_hit(kind, name, display, ctx, tmpl, inputs, owner, parent_id, boundary_id,
+                                      status, earlier["outputs"])
         node_id = self._execute_kind(kind, name, display, ctx, tmpl, inputs, scope, owner, parent_id, boundary_id)
         if memo is not None and node_id in self.nodes:
             self.nodes[node_id]["memoizationStatus"] = {**memo, "hit": False}
             self.touch(node_id)
         return node_id
+
+    def _memo_hit(self, kind, name, display, ctx, tmpl, inputs, owner, parent_id, boundary_id,
+                  status: dict, outputs: dict) -> str:
+        node_type = N.POD if kind in ("container", "script") else {"steps": N.STEPS, "dag": N.DAG}.get(kind, N.SUSPEND)
+        node = self.create_node(name, display, node_type, owner=owner, parent_id=parent_id,
+                                boundary_id=boundary_id, tmpl=tmpl, ctx=ctx, phase=N.PENDING, inputs=inputs)
+        node["memoizationStatus"] = status
+        self.complete(node["id"], N.SUCCEEDED, "", outputs)
+        return node["id"]
 
     def _memo_lookup(self, memoize: dict, scope: dict) -> tuple[dict, dict | None]:
         """The cache entry for this call, if one exists and is younger than maxAge."""
@@ -309,6 +405,8 @@ class Operator:
             node = self.create_node(name, display, N.SUSPEND, owner=owner, parent_id=parent_id,
                                     boundary_id=boundary_id, tmpl=tmpl, ctx=ctx, inputs=inputs)
             duration = (tmpl.get("suspend") or {}).get("duration")
+            if self.replay is not None and self.replay.suspend_node(node["id"]):
+                return node["id"]
             if duration is not None:
                 seconds = parse_duration(substitute(str(duration), self.scoped(scope)))
                 self.set_timer(node["id"], self.clock() + seconds, "suspend")
@@ -396,20 +494,39 @@ class Operator:
         return vols
 
     def _drain_pod_queue(self) -> None:
+        if self.replay is not None:
+            self.replay.drain()
+            return
         limit = self.parallelism
+        blocked: list[str] = []
         while self.pod_queue and (not limit or len(self.running_pods) < int(limit)):
-            if self.status.get("shutdown") and not self.root.in_exit_handler:
-                return
+            if (self.status.get("shutdown") or self.suspended) and not self.root.in_exit_handler:
+                break
             node_id = self.pod_queue.popleft()
-            action = self.pending_pods.pop(node_id, None)
+            action = self.pending_pods.get(node_id)
             node = self.nodes.get(node_id)
             if action is None or node is None or N.is_fulfilled(node):
+                self.pending_pods.pop(node_id, None)
                 continue
+            if self.gate is not None and action.template.get("synchronization"):
+                waiting = self.gate(node_id, action.template)
+                if waiting is not None:
+                    if node.get("message") != waiting:
+                        node["message"] = waiting
+                        self.touch(node_id)
+                    self.lock_waiting.add(node_id)
+                    blocked.append(node_id)
+                    continue
+                self.locked.add(node_id)
+                self.lock_waiting.discard(node_id)
+                node.pop("message", None)
+            del self.pending_pods[node_id]
             node["phase"] = N.RUNNING
             node["podName"] = action.pod_name
             self.touch(node_id)
             self.running_pods.add(node_id)
             self.actions.append(action)
+        self.pod_queue.extendleft(reversed(blocked))
 
     def _pod_outputs(self, node: dict, event: PodFinished) -> tuple[dict, str, str]:
         tmpl = self.resolver.get(TemplateContext(node.get("templateScope", LOCAL)), node["templateName"])
@@ -464,7 +581,13 @@ class Operator:
 
     def shutdown(self, phase: str, message: str, *, run_exit_handler: bool) -> None:
         """Stop starting nodes, kill running ones, fail whatever has not finished."""
+        if self.root.forced or self.finished:
+            return
         self.status["shutdown"] = message
+        # Recorded so a replay can shut down at the same point of the run.
+        self.status["shutdownAtUnix"] = self.clock()
+        self.status["shutdownPhase"] = phase
+        self.status["shutdownExitHandler"] = run_exit_handler
         self.status_dirty = True
         for node_id in list(self.running_pods):
             self.actions.append(KillPod(node_id, message))
@@ -473,6 +596,7 @@ class Operator:
         for node in list(self.nodes.values()):
             if not N.is_fulfilled(node) and node["type"] in (N.POD, N.SUSPEND):
                 self.running_pods.discard(node["id"])
+                self.timers.pop(node["id"], None)
                 self.complete(node["id"], N.FAILED, message, None)
         self.root.shutdown(phase, message, run_exit_handler)
 
@@ -490,6 +614,12 @@ class Operator:
             except TemplateNotFound as exc:
                 return str(exc)
         return None
+
+
+def call_key(tmpl: dict, inputs: dict) -> str:
+    """What makes two calls the same for `resubmit --memoized`: the template and its resolved inputs."""
+    text = json.dumps({"template": tmpl, "inputs": inputs}, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 def _substitute_arguments(arguments: dict, scope: dict) -> dict:

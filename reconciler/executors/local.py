@@ -100,6 +100,45 @@ def _killpg(pgid: int, sig: int) -> None:
         pass
 
 
+PGID_FILE = ".process-groups"
+
+
+def _start_time(pid: int) -> str | None:
+    """The kernel's start time of `pid` (field 22 of /proc/PID/stat): tells a reused pid apart."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def record_process_groups(scratch: Path | None, pids: list[int]) -> None:
+    """Note a step's process groups in its scratch directory, so a daemon that died without
+    killing them lets its successor find and kill them (see reap_orphans)."""
+    if scratch is None:
+        return
+    lines = [f"{pid} {_start_time(pid)}" for pid in pids]
+    (Path(scratch) / PGID_FILE).write_text("\n".join(lines) + "\n")
+
+
+def reap_orphans(root: Path) -> int:
+    """Kill the process groups recorded under `root` (a workflow's run directory) that are still
+    the processes recorded; returns how many were killed."""
+    killed = 0
+    for record in Path(root).glob(f"*/{PGID_FILE}"):
+        try:
+            lines = record.read_text().split("\n")
+        except OSError:
+            continue
+        for line in lines:
+            parts = line.split()
+            if len(parts) == 2 and parts[0].isdigit() and _start_time(int(parts[0])) == parts[1]:
+                _killpg(int(parts[0]), signal.SIGKILL)
+                killed += 1
+        record.unlink(missing_ok=True)
+    return killed
+
+
 def _start_failure(cmd: str, detail: str) -> str:
     if "No such file" in detail:
         detail = "executable file not found in $PATH"
@@ -319,6 +358,7 @@ class LocalProcessExecutor(Executor):
         finally:
             os.close(w_out)  # only the child keeps the write ends, so EOF means it is gone
         run.stage = "step setup"
+        record_process_groups(run.job.scratch_dir, [run.proc.pid, *(sc.proc.pid for sc in run.sidecars if sc.proc)])
         run.pidfd = os.pidfd_open(run.proc.pid)
         run.log_fd = os.open(run.log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
         for fd in run.fds:

@@ -12,7 +12,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .errors import Conflict, StoreError
 
@@ -88,6 +88,33 @@ class ObjectStore(ABC):
         A backend may coalesce: a watcher that falls behind can get one event with an object's latest
         state in place of several; Conflict if `since` is older than the retained history."""
 
+    def list_brief(self, kind: str, namespace: str | None = None) -> list[dict]:
+        """Like list(), but without `status.nodes`: what a scan over many workflows needs, at a
+        cost that does not grow with their node counts."""
+        out = self.list(kind, namespace)
+        for obj in out:
+            if isinstance(obj.get("status"), dict):
+                obj["status"].pop("nodes", None)
+        return out
+
+    def changes(self, since: str | None, kind: str | None = None) -> tuple[list[Change], str]:
+        """Keys of the objects changed after resourceVersion `since` (None: from now), and the
+        cursor to pass next time. Conflict when `since` is older than the retained history."""
+        out: list[Change] = []
+        cursor = since
+        for event in self.watch(kind, None, since, timeout=0):
+            meta = event["object"]["metadata"]
+            out.append(Change(event["type"], event["object"]["kind"], meta.get("namespace", ""), meta["name"],
+                              meta["resourceVersion"]))
+            cursor = meta["resourceVersion"]
+        if cursor is None:
+            cursor = self.current_version()
+        return out, cursor
+
+    def current_version(self) -> str:
+        """The store's latest resourceVersion (each backend knows how to read it cheaply)."""
+        raise NotImplementedError
+
     @abstractmethod
     def close(self) -> None:
         """Release the backend's resources; the store is unusable afterwards."""
@@ -97,6 +124,14 @@ class ObjectStore(ABC):
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+class Change(NamedTuple):
+    type: str             # ADDED | MODIFIED | DELETED
+    kind: str
+    namespace: str
+    name: str
+    resource_version: str
 
 
 def normalize_namespace(kind: str, namespace: str | None) -> str:

@@ -17,6 +17,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
 from .base import (
+    Change,
     ObjectStore,
     check_new_object,
     generated_name,
@@ -143,6 +144,38 @@ class SqliteStore(ObjectStore):
             objs = ((oid, json.loads(body)) for oid, body in rows)
             # Filter before fetching nodes: the side rows are the expensive part.
             return [assemble(conn, oid, obj) for oid, obj in objs if labels_match(obj, labels)]
+
+    def list_brief(self, kind: str, namespace: str | None = None) -> list[dict]:
+        sql, args = "SELECT body FROM objects WHERE kind = ?", [kind]
+        if namespace is not None:
+            sql += " AND namespace = ?"
+            args.append(normalize_namespace(kind, namespace))
+        with self._txn(write=False) as conn:
+            rows = conn.execute(sql + " ORDER BY namespace, name", args).fetchall()
+        out = []
+        for (body,) in rows:
+            obj = json.loads(body)
+            if isinstance(obj.get("status"), dict):
+                obj["status"].pop("nodes", None)  # the side-table placeholder
+            out.append(obj)
+        return out
+
+    def changes(self, since: str | None, kind: str | None = None) -> tuple[list[Change], str]:
+        with self._txn(write=False) as conn:
+            current, compacted = self._counters(conn)
+            start = parse_since(since)
+            if start is None:
+                return [], str(current)
+            self._check_not_compacted(start, compacted)
+            sql, args = "SELECT rv, type, kind, namespace, name FROM events WHERE rv > ?", [start]
+            if kind is not None:
+                sql, args = sql + " AND kind = ?", args + [kind]
+            rows = conn.execute(sql + " AND rv <= ? ORDER BY rv", args + [current]).fetchall()
+        return [Change(t, k, ns, n, str(rv)) for rv, t, k, ns, n in rows], str(current)
+
+    def current_version(self) -> str:
+        with self._txn(write=False) as conn:
+            return str(self._counters(conn)[0])
 
     @staticmethod
     def _row(conn: sqlite3.Connection, kind: str, namespace: str, name: str) -> tuple:
