@@ -76,9 +76,9 @@ def layered(n: int, width: int = 100, seed: int = 7) -> list[dict]:
 
 def run_workflow(wf: dict, executor_kind: str, isolation: str = "auto") -> tuple[float, dict]:
     from reconciler.artifacts import LocalArtifactRepository
-    from reconciler.runner import WorkflowRunner
     from reconciler.engine.submission import build_workflow
     from reconciler.executors import InProcessExecutor, LocalProcessExecutor
+    from reconciler.runner import WorkflowRunner
     from reconciler.store import open_store
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -13,9 +13,9 @@ from pathlib import Path
 import yaml
 
 from reconciler.artifacts import LocalArtifactRepository
-from reconciler.runner import WorkflowRunner
 from reconciler.engine.submission import build_workflow, store_lookup
 from reconciler.executors import LocalProcessExecutor
+from reconciler.runner import WorkflowRunner
 from reconciler.store import open_store
 
 NS = "default"

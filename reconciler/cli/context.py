@@ -10,8 +10,8 @@ from pathlib import Path
 
 from reconciler.artifacts import LocalArtifactRepository
 from reconciler.config import artifacts_path, home_dir, store_path
-from reconciler.runner import WorkflowRunner, log_path
 from reconciler.engine.submission import store_lookup
+from reconciler.runner import WorkflowRunner, log_path
 from reconciler.store import open_store
 from reconciler.store.base import CLUSTER_SCOPED_KINDS, ObjectStore
 from reconciler.store.errors import NotFound
