@@ -2,46 +2,20 @@
 
 from __future__ import annotations
 
-import json
 import sys
 
 import click
 import yaml
-from rich.console import Console
 
-from reconciler.cli import render
+from reconciler.cli import controls, render
+from reconciler.cli.common import console, err, fail, namespace_option, output_option, print_json
 from reconciler.cli.context import Context
-from reconciler.config import DEFAULT_NAMESPACE
+from reconciler.cli.running import run_here
 from reconciler.engine.submission import SubmissionError, build_workflow
 from reconciler.spec import SpecError, check_submission, lint_paths, load_file, validate_documents
 from reconciler.store.errors import NotFound, StoreError
 
-console = Console()
-if not console.is_terminal:
-    # Piped output is read by scripts and people alike: never squeeze names into 80 columns.
-    console = Console(width=400)
-
-
-class _Err:
-    """Errors are plain lines (file:line: field: message), never wrapped."""
-
-    @staticmethod
-    def print(message: str, **_: object) -> None:
-        click.echo(message, err=True)
-
-
-err = _Err()
-
 APPLY_KINDS = {"WorkflowTemplate", "ClusterWorkflowTemplate", "CronWorkflow", "ConfigMap"}
-
-
-def fail(message: str, code: int = 2) -> None:
-    err.print(message, markup=False, highlight=False)
-    sys.exit(code)
-
-
-def print_json(obj: object) -> None:
-    click.echo(json.dumps(obj, indent=2, sort_keys=False))
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -53,8 +27,6 @@ def cli(ctx: click.Context, home: str | None) -> None:
     ctx.call_on_close(ctx.obj.close)
 
 
-namespace_option = click.option("-n", "--namespace", default=DEFAULT_NAMESPACE, show_default=True)
-output_option = click.option("-o", "--output", type=click.Choice(["wide", "json", "name", "yaml"]), default=None)
 
 
 def _problems_or_exit(problems: list) -> None:
@@ -124,33 +96,8 @@ def submit(obj: Context, file: str, parameters, watch: bool, wait: bool, namespa
             click.echo(f"Name: {name}\nNamespace: {namespace}\nStatus: Pending")
     if not (watch or wait):
         return
-    phases = [_run(obj, runner, wf, watch=watch, output=output) for wf in created]
+    phases = [run_here(obj, runner, wf, watch=watch, output=output) for wf in created]
     sys.exit(0 if all(p == "Succeeded" for p in phases) else 1)
-
-
-def _run(obj: Context, runner, wf: dict, *, watch: bool, output: str | None) -> str:
-    ns, name = wf["metadata"]["namespace"], wf["metadata"]["name"]
-    try:
-        if watch:
-            from rich.live import Live
-
-            with Live(render.workflow_view(wf), console=console, refresh_per_second=8,
-                      transient=False) as live:
-                final = runner.run(ns, name, on_change=lambda w: live.update(render.workflow_view(w)))
-                live.update(render.workflow_view(final))
-            console.print()
-        else:
-            final = runner.run(ns, name)
-    except KeyboardInterrupt:
-        obj.close()
-        fail(f"interrupted; {name} stays in the store, unfinished", 130)
-    final = obj.store.get("Workflow", ns, name)
-    phase = final.get("status", {}).get("phase", "")
-    if output == "json":
-        print_json(final)
-    elif not watch and output != "name":
-        console.print(render.workflow_view(final))
-    return phase
 
 
 @cli.command("list")
@@ -308,6 +255,9 @@ def _list_objects(obj: Context, kind: str, namespace: str, output: str | None, e
             click.echo(item["metadata"]["name"])
     else:
         console.print(render.objects_table(items, list(extra)))
+
+
+controls.register(cli)
 
 
 def main() -> None:

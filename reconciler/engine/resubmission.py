@@ -20,7 +20,7 @@ class RetryError(ValueError):
     pass
 
 
-def formulate_retry(wf: dict, now: float) -> dict:
+def formulate_retry(wf: dict) -> dict:
     """The workflow's status with its failed part removed, ready to run again in place.
 
     A node is kept when it succeeded and every node above it did too, or when it lies inside a

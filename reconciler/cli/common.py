@@ -1,0 +1,40 @@
+"""What every CLI module shares: the consoles, error exits and common options."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+from rich.console import Console
+
+from reconciler.config import DEFAULT_NAMESPACE
+
+console = Console()
+if not console.is_terminal:
+    # Piped output is read by scripts and people alike: never squeeze names into 80 columns.
+    console = Console(width=400)
+
+
+class _Err:
+    """Errors are plain lines (file:line: field: message), never wrapped."""
+
+    @staticmethod
+    def print(message: str, **_: object) -> None:
+        click.echo(message, err=True)
+
+
+err = _Err()
+
+
+def fail(message: str, code: int = 2) -> None:
+    err.print(message, markup=False, highlight=False)
+    sys.exit(code)
+
+
+def print_json(obj: object) -> None:
+    click.echo(json.dumps(obj, indent=2, sort_keys=False))
+
+
+namespace_option = click.option("-n", "--namespace", default=DEFAULT_NAMESPACE, show_default=True)
+output_option = click.option("-o", "--output", type=click.Choice(["wide", "json", "name", "yaml"]), default=None)
