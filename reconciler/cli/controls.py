@@ -143,14 +143,16 @@ def register(cli: click.Group) -> None:  # noqa: C901 - one command per nested f
     @cli.command()
     @click.argument("name")
     @click.option("--memoized", is_flag=True, help="Reuse the outputs of steps that succeeded with the same inputs.")
+    @click.option("-p", "--parameter", "parameters", multiple=True, help="name=value: override a workflow argument.")
     @click.option("--wait", is_flag=True, help="Run it here and return when it ends.")
     @namespace_option
     @output_option
     @click.pass_obj
-    def resubmit(obj: Context, name: str, memoized: bool, wait: bool, namespace: str, output: str | None) -> None:
+    def resubmit(obj: Context, name: str, memoized: bool, parameters: tuple[str, ...], wait: bool, namespace: str,
+                 output: str | None) -> None:
         """Submit a new workflow with the same spec and parameters."""
         wf = obj.get_or_exit("Workflow", namespace, name)
-        new = formulate_resubmit(wf, memoized=memoized)
+        new = formulate_resubmit(wf, memoized=memoized, parameters=_params(parameters))
         runner = obj.runner() if wait else None
         if runner:
             new["metadata"]["annotations"].update(runner.claim_patch())

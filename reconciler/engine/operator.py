@@ -356,7 +356,7 @@ class Operator:
                 return self._memo_hit(kind, name, display, ctx, tmpl, inputs, owner, parent_id, boundary_id,
                                       {**memo, "hit": True}, hit)
         elif self.prior and kind in ("container", "script"):
-            key = call_key(tmpl, inputs)
+            key = call_key(self.call_body(tmpl, scope), inputs)
             earlier = self.prior.get(key)
             if earlier is not None:
                 status = {"key": key, "cacheName": earlier["workflow"], "hit": True}
@@ -376,6 +376,13 @@ class Operator:
         node["memoizationStatus"] = status
         self.complete(node["id"], N.SUCCEEDED, "", outputs)
         return node["id"]
+
+    def call_body(self, tmpl: dict, scope: dict) -> dict:
+        """The template as this call would run it (references it cannot resolve yet stay as written)."""
+        try:
+            return substitute_object(tmpl, self.scoped(scope))
+        except (ExpressionError, ValueError):
+            return tmpl
 
     def _memo_lookup(self, memoize: dict, scope: dict) -> tuple[dict, dict | None]:
         """The cache entry for this call, if one exists and is younger than maxAge."""
@@ -583,6 +590,9 @@ class Operator:
         """Stop starting nodes, kill running ones, fail whatever has not finished."""
         if self.root.forced or self.finished:
             return
+        # Decided before any node is closed: closing the last one settles the root at once.
+        self.root.forced = (phase, message)
+        self.root.forced_exit_handler = run_exit_handler
         self.status["shutdown"] = message
         # Recorded so a replay can shut down at the same point of the run.
         self.status["shutdownAtUnix"] = self.clock()

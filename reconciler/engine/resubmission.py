@@ -8,8 +8,10 @@ from __future__ import annotations
 import copy
 
 from reconciler.engine import nodes as N
-from reconciler.engine.operator import call_key
-from reconciler.engine.templates import LOCAL, TemplateContext, TemplateLookup, TemplateNotFound, TemplateResolver
+from reconciler.engine.operator import Operator, call_key
+from reconciler.engine.scope import template_scope
+from reconciler.engine.submission import apply_parameters
+from reconciler.engine.templates import LOCAL, TemplateContext, TemplateLookup, TemplateNotFound
 
 MEMOIZED_FROM = "reconciler.io/memoized-from"
 RETRY_DROPS = ("finishedAt", "finishedAtUnix", "message", "progress", "shutdown", "shutdownAtUnix",
@@ -23,10 +25,10 @@ class RetryError(ValueError):
 def formulate_retry(wf: dict) -> dict:
     """The workflow's status with its failed part removed, ready to run again in place.
 
-    A node is kept when it succeeded and every node above it did too, or when it lies inside a
-    retry node that succeeded (its failed attempts are that node's history). Everything else
-    (failed, errored, skipped and omitted nodes, unfinished containers, the exit handler) is run
-    or decided again."""
+    A node is kept when it succeeded, or when it is an attempt of a retry node that succeeded (its
+    failed attempts are that node's history). Everything else (failed, errored, skipped and
+    omitted nodes, the containers above them, the exit handler) is run or decided again; the
+    replay answers the kept nodes from the record, so they do not run again."""
     status = wf.get("status") or {}
     phase = status.get("phase")
     if phase not in (N.FAILED, N.ERROR):
@@ -36,12 +38,8 @@ def formulate_retry(wf: dict) -> dict:
     parent = {c: n["id"] for n in nodes.values() for c in n.get("children", []) or []}
     keep: dict[str, dict] = {}
     for node_id, node in nodes.items():
-        chain, cur = [node], node_id
-        while cur in parent:
-            cur = parent[cur]
-            chain.append(nodes[cur])
-        if any(n["type"] == N.RETRY and n["phase"] == N.SUCCEEDED for n in chain[1:]) or \
-                all(n["phase"] == N.SUCCEEDED for n in chain):
+        up = nodes.get(parent.get(node_id, ""))
+        if node["phase"] == N.SUCCEEDED or (up is not None and up["type"] == N.RETRY and up["phase"] == N.SUCCEEDED):
             keep[node_id] = node
     exit_prefix = wf["metadata"]["name"] + ".onExit"  # the exit handler runs again after the retry
     keep = {k: n for k, n in keep.items() if not n["name"].startswith(exit_prefix)}
@@ -57,8 +55,9 @@ def formulate_retry(wf: dict) -> dict:
     return new
 
 
-def formulate_resubmit(wf: dict, *, memoized: bool) -> dict:
-    """A new Workflow with the same spec and parameters (and, memoized, a link to this one)."""
+def formulate_resubmit(wf: dict, *, memoized: bool, parameters: dict[str, str] | None = None) -> dict:
+    """A new Workflow with the same spec and parameters (`parameters` override some, like
+    `argo resubmit -p`), and, memoized, a link to this one."""
     meta = wf["metadata"]
     base = meta.get("generateName") or f"{meta['name']}-"
     new_meta = {"generateName": base, "namespace": meta.get("namespace", "default"),
@@ -71,23 +70,24 @@ def formulate_resubmit(wf: dict, *, memoized: bool) -> dict:
     spec = copy.deepcopy(wf["spec"])
     spec.pop("shutdown", None)
     spec.pop("suspend", None)
+    apply_parameters(spec, parameters or {})
     return {"apiVersion": wf.get("apiVersion", "argoproj.io/v1alpha1"), "kind": "Workflow",
             "metadata": new_meta, "spec": spec}
 
 
 def prior_results(original: dict, lookup: TemplateLookup | None) -> dict[str, dict]:
     """For `resubmit --memoized`: call key -> outputs of every pod that succeeded in `original`."""
-    spec = (original.get("status") or {}).get("storedWorkflowTemplateSpec") or original["spec"]
-    resolver = TemplateResolver(original, spec, lookup)
+    op = Operator(copy.deepcopy(original), lookup=lookup)
     out = {}
     for node in ((original.get("status") or {}).get("nodes") or {}).values():
         if node["type"] != N.POD or node["phase"] != N.SUCCEEDED or not node.get("templateName"):
             continue
         try:
-            tmpl = resolver.get(TemplateContext(node.get("templateScope", LOCAL)), node["templateName"])
+            tmpl = op.resolver.get(TemplateContext(node.get("templateScope", LOCAL)), node["templateName"])
         except TemplateNotFound:
             continue
-        key = call_key(tmpl, node.get("inputs") or {})
+        inputs = node.get("inputs") or {}
+        key = call_key(op.call_body(tmpl, template_scope(inputs)), inputs)
         out[key] = {"workflow": original["metadata"]["name"], "node": node["id"],
                     "outputs": node.get("outputs") or {}}
     return out

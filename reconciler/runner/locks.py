@@ -94,12 +94,16 @@ class LockManager:
                     self._give_back(holder, done)
                 return waiting
             taken.append(req)
-        if requests:
-            self.held[holder] = list(requests)
+        self.held[holder] = list(requests)
         return None
 
     def release(self, holder: str, requests: list[LockRequest] | None = None) -> None:
-        for req in requests if requests is not None else self.held.pop(holder, []):
+        if requests is None:
+            requests = self.held.pop(holder, None)
+        if requests is None:
+            # Not taken through us: a runner that died took it, and we carried its workflow on.
+            requests = self._held_in_store(holder)
+        for req in requests:
             self._give_back(holder, req)
 
     def holders(self, req: LockRequest) -> list[str]:
@@ -107,6 +111,12 @@ class LockManager:
             return list((self.store.get("Lock", req.namespace, req.name).get("status") or {}).get("holders", []))
         except NotFound:
             return []
+
+    def _held_in_store(self, holder: str) -> list[LockRequest]:
+        return [LockRequest(obj["metadata"]["namespace"], obj["metadata"]["name"],
+                            (obj.get("spec") or {}).get("description", obj["metadata"]["name"]))
+                for obj in self.store.list("Lock")
+                if holder in (obj.get("status") or {}).get("holders", [])]
 
     # ---- compare-and-swap on the Lock object ---------------------------------------------------
     def _take(self, holder: str, req: LockRequest) -> str | None:
