@@ -307,6 +307,9 @@ def _list_objects(obj: Context, kind: str, namespace: str, output: str | None, e
         console.print(render.objects_table(items, list(extra)))
 
 
+from reconciler.cli.gitops import register; register(cli)  # noqa: E402,E702,I001  (GitOps commands)
+
+
 def main() -> None:
     cli()
 
