@@ -134,7 +134,7 @@ class GitSource:
         with self._lock:
             try:
                 refs = self.repo.remotes.origin.refs
-            except (AssertionError, IndexError, ValueError):
+            except (AssertionError, IndexError, ValueError, SourceError):
                 return {}
             return {ref.remote_head: ref.commit.hexsha for ref in refs if ref.remote_head != "HEAD"}
 
@@ -142,7 +142,7 @@ class GitSource:
         with self._lock:
             try:
                 return self.repo.commit(f"refs/remotes/origin/{branch}").hexsha
-            except (BadName, ValueError, GitCommandError):
+            except (BadName, ValueError, GitCommandError, SourceError):
                 return None
 
     def has_commit(self, sha: str) -> bool:

@@ -115,8 +115,9 @@ class Reconciler:
         fetch_error = fetched.error if fetched is not None and not fetched.ok else ""
         config, config_problems = self.load_config()
         if config is None:
-            message = describe(config_problems) + (f"; {fetch_error}" if fetch_error else "")
-            raise SpecError(config_problems or [Problem(CONFIG_FILE, 1, "(file)", message)])
+            # Nothing to sync yet: say why, with the fetch failure that is usually the cause.
+            source = [Problem(self.source.display_url, 1, "(source)", fetch_error)] if fetch_error else []
+            raise SpecError(source + config_problems)
         if config_problems:
             log.error("reconciler.yaml on the config branch is invalid; using the environments known "
                       "from the last good config: %s", describe(config_problems))
