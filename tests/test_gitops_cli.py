@@ -7,13 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import run_cli
+from .conftest import REPO, run_cli
 from .gitops_repo import make_remote, template
 
 pytestmark = pytest.mark.xdist_group("gitops")
 
 
 def test_sample_repo_syncs_every_environment_and_shows_in_status(home: Path, tmp_path: Path):
+    lint = run_cli(home, "lint", str(REPO / "sample-repo"))
+    assert lint.returncode == 0, lint.stderr
     repo = tmp_path / "sample"
     out = run_cli(home, "sample-repo", str(repo), check=True).stdout
     assert "with branches main, qa, dev" in out
@@ -60,6 +62,9 @@ def test_promote_fast_forwards_and_refuses_otherwise(home, tmp_path):
     repo = str(remote.bare)
     run_cli(home, "sync", "--repo", repo, check=True)
     sha = remote.commit("dev", {"workflows/report.yaml": template("report")})
+    assert run_cli(home, "diff", "--repo", repo, "--env", "dev").returncode == 1
+    dev = next(e for e in json.loads(run_cli(home, "status", "-o", "json").stdout) if e["name"] == "dev")
+    assert dev["phase"] == "OutOfSync" and "1 to create" in dev["message"]
     proc = run_cli(home, "promote", "dev", "qa", "--repo", repo, check=True)
     assert "promoted dev -> qa: qa" in proc.stdout and remote.remote_head("qa") == sha
     run_cli(home, "sync", "--repo", repo, check=True)
