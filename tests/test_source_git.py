@@ -66,3 +66,20 @@ def test_force_push_is_reported_per_branch(tmp_path):
     assert not result.ok and set(result.rewritten) == {"dev"} and "force-push" in result.error
     assert source.head("qa") == qa  # the other branches still move on
     assert source.fetch(accept_rewrites=True).ok and source.head("dev") == remote.remote_head("dev")
+
+
+def test_webhook_signature_and_branch():
+    import hashlib
+    import hmac
+
+    from reconciler.source.webhook import pushed_branch, verify_signature, verify_token
+
+    body = b'{"ref": "refs/heads/dev", "after": "abc"}'
+    good = "sha256=" + hmac.new(b"s3cret", body, hashlib.sha256).hexdigest()
+    assert verify_signature("s3cret", body, good)
+    assert not verify_signature("other", body, good)
+    assert not verify_signature("s3cret", body + b" ", good)
+    assert not verify_signature("s3cret", body, None) and not verify_signature("s3cret", body, "sha1=00")
+    assert verify_token("t", "t") and not verify_token("t", "u") and not verify_token("t", None)
+    assert pushed_branch(body) == "dev"
+    assert pushed_branch(b'{"ref": "refs/tags/v1"}') is None and pushed_branch(b"not json") is None

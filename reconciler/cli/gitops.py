@@ -18,6 +18,8 @@ from rich.text import Text
 
 from reconciler.cli.context import Context
 from reconciler.cli.render import age
+from reconciler.source import redact
+from reconciler.source.repository import normalize_url
 from reconciler.spec import SpecError
 from reconciler.sync import status as status_book
 from reconciler.sync.model import FAILED, OUT_OF_SYNC, SYNCED, EnvironmentResult
@@ -130,13 +132,23 @@ def sync(obj: Context, repo: str | None, environment: str | None, accept_force_p
     sys.exit(1 if any(r.failed for r in results) else 0)
 
 
+def _environments(ctx: Context, repo: str | None) -> list[dict]:
+    """Environment status objects, only those of `repo` when given."""
+    found = status_book.list_environments(ctx.store)
+    if repo:
+        wanted = redact(normalize_url(repo))
+        found = [e for e in found if (e.get("spec") or {}).get("repo") == wanted]
+    return found
+
+
 @click.command()
+@repo_option
 @env_option
 @output_option
 @click.pass_obj
-def status(obj: Context, environment: str | None, output: str | None) -> None:
+def status(obj: Context, repo: str | None, environment: str | None, output: str | None) -> None:
     """Each environment: branch, namespace, commit applied, phase and why (like `argocd app list`)."""
-    envs = [status_book.summary(e) for e in status_book.list_environments(obj.store)]
+    envs = [status_book.summary(e) for e in _environments(obj, repo)]
     if environment:
         envs = [e for e in envs if e["name"] == environment]
         if not envs:
@@ -162,14 +174,15 @@ def status(obj: Context, environment: str | None, output: str | None) -> None:
 
 
 @click.command()
+@repo_option
 @env_option
 @output_option
 @click.pass_obj
-def history(obj: Context, environment: str | None, output: str | None) -> None:
-    """The last syncs of an environment, newest first, with their plans."""
+def history(obj: Context, repo: str | None, environment: str | None, output: str | None) -> None:
+    """The last syncs of an environment, newest first, with their plans (-o wide: with diffs)."""
     if not environment:
         _fail("history needs --env ENV")
-    env = status_book.read(obj.store, environment)
+    env = next((e for e in _environments(obj, repo) if e["metadata"]["name"] == environment), None)
     if env is None:
         _fail(f"environment {environment!r} has not been synced yet", 1)
     entries = list(reversed((env.get("status") or {}).get("history") or []))
