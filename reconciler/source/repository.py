@@ -14,9 +14,8 @@ import os
 import re
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import git
 from git.exc import BadName, GitCommandError
@@ -159,21 +158,6 @@ class GitSource:
             return {"sha": commit.hexsha, "message": commit.message.strip().splitlines()[0] if commit.message else "",
                     "author": str(commit.author), "date": commit.committed_datetime.isoformat()}
 
-    def files(self, sha: str, folder: str = "") -> Iterator[tuple[str, str, bytes]]:
-        """(path, blob sha, content) of every file under `folder` in the commit's tree."""
-        with self._lock:
-            tree = self.repo.commit(sha).tree
-            if folder:
-                try:
-                    tree = tree / folder
-                except KeyError:
-                    return
-                if tree.type != "tree":
-                    return
-            blobs = [item for item in tree.traverse() if item.type == "blob"]
-            for blob in blobs:
-                yield blob.path, blob.hexsha, blob.data_stream.read()
-
     def read(self, sha: str, path: str) -> bytes | None:
         """One file of a commit, or None when it is absent."""
         with self._lock:
@@ -238,6 +222,3 @@ def _first_error_line(stderr: str) -> str:
             return line
     return next((line for line in lines if line), "")
 
-
-def is_within(path: str, folder: str) -> bool:
-    return not folder or PurePosixPath(path).is_relative_to(folder)
