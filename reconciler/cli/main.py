@@ -7,7 +7,7 @@ import sys
 import click
 import yaml
 
-from reconciler.cli import controls, render
+from reconciler.cli import controls, gitops, render
 from reconciler.cli.common import console, err, fail, namespace_option, output_option, print_json
 from reconciler.cli.context import Context
 from reconciler.cli.running import run_here
@@ -258,6 +258,7 @@ def _list_objects(obj: Context, kind: str, namespace: str, output: str | None, e
 
 
 controls.register(cli)
+gitops.register(cli)
 
 
 def main() -> None:

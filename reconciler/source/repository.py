@@ -1,0 +1,224 @@
+"""A local bare copy of the workflow repository: clone, fetch, read files of a commit, promote.
+
+The copy lives under the data directory (sources/<name>-<hash>.git) and is only ever fetched into;
+files are read from git blobs of a commit's tree, so no working tree is checked out per branch.
+Branches land in refs/remotes/origin/* with a non-forced refspec: a force-pushed branch is
+rejected by git, and we keep the last good state rather than follow rewritten history silently.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import git
+from git.exc import BadName, GitCommandError
+
+log = logging.getLogger("reconciler.source")
+
+FETCH_TIMEOUT = 120.0  # seconds; an unreachable remote must not stall the sync loop forever
+_REJECTED = re.compile(r"!\s+\[rejected\]\s+(\S+)\s+->\s+origin/(\S+)\s+\((.*)\)")
+
+
+class SourceError(Exception):
+    """The repository could not be cloned, fetched or read; the message is meant for a person."""
+
+
+@dataclass
+class FetchResult:
+    ok: bool
+    seconds: float
+    error: str = ""
+    rewritten: dict[str, str] = field(default_factory=dict)  # branch -> git's reason ("non-fast-forward")
+
+
+def redact(url: str) -> str:
+    """The URL without credentials, fit for logs and status."""
+    return re.sub(r"(://)[^/@\s]+@", r"\1***@", url)
+
+
+def _is_local(url: str) -> bool:
+    return "://" not in url and not re.match(r"^[\w.-]+@[\w.-]+:", url)
+
+
+def normalize_url(url: str) -> str:
+    """Local paths become absolute, so the same repository always maps to the same copy."""
+    if _is_local(url):
+        return str(Path(url).expanduser().resolve())
+    return url
+
+
+def cache_dir(home: Path, url: str) -> Path:
+    url = normalize_url(url)
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", redact(url).rstrip("/").rsplit("/", 1)[-1]).strip("-") or "repo"
+    digest = hashlib.sha256(url.encode()).hexdigest()[:10]
+    return Path(home) / "sources" / f"{stem.removesuffix('.git')}-{digest}.git"
+
+
+class GitSource:
+    """One remote repository and its local bare copy. Thread-safe for one fetcher and many readers."""
+
+    def __init__(self, url: str, home: Path) -> None:
+        self.url = normalize_url(url)
+        self.display_url = redact(self.url)
+        self.path = cache_dir(home, self.url)
+        self._lock = threading.RLock()
+        self._repo: git.Repo | None = None
+        self.last_fetch: FetchResult | None = None
+
+    # ---- the local copy --------------------------------------------------------------------------
+    @property
+    def repo(self) -> git.Repo:
+        with self._lock:
+            if self._repo is None:
+                self._repo = self._open_or_init()
+            return self._repo
+
+    def _open_or_init(self) -> git.Repo:
+        if (self.path / "HEAD").exists():
+            return git.Repo(self.path)
+        if _is_local(self.url) and not Path(self.url).exists():
+            raise SourceError(f"repository {self.display_url} does not exist")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        repo = git.Repo.init(self.path, bare=True)
+        repo.create_remote("origin", self.url)
+        return repo
+
+    def _git_env(self) -> dict[str, str]:
+        # Never wait for a password prompt: a daemon has no terminal, a bad credential must fail fast.
+        return {"GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "true", "SSH_ASKPASS": "true",
+                "GIT_SSH_COMMAND": os.environ.get("GIT_SSH_COMMAND", "ssh -o BatchMode=yes")}
+
+    def fetch(self, *, accept_rewrites: bool = False) -> FetchResult:
+        """Fetch every branch. Never raises: a failure is returned and the previous refs stay.
+
+        With accept_rewrites, force-pushed branches are taken as they now are on the remote.
+        """
+        started = time.monotonic()
+        refspec = ("+" if accept_rewrites else "") + "refs/heads/*:refs/remotes/origin/*"
+        try:
+            with self._lock:
+                self.repo.git.fetch("origin", "--prune", "--no-tags", refspec, env=self._git_env(),
+                                    kill_after_timeout=FETCH_TIMEOUT)
+            result = FetchResult(ok=True, seconds=time.monotonic() - started)
+        except SourceError as exc:
+            result = FetchResult(ok=False, seconds=time.monotonic() - started, error=str(exc))
+        except GitCommandError as exc:
+            stderr = str(exc.stderr or "")
+            rewritten = {m.group(2): m.group(3) for m in _REJECTED.finditer(stderr)}
+            if rewritten:
+                names = ", ".join(sorted(rewritten))
+                error = (f"history of branch {names} was rewritten (force-push); keeping the last good "
+                         "state; run `reconciler sync --accept-force-push` to follow the new history")
+            else:
+                error = _first_error_line(stderr) or str(exc)
+            result = FetchResult(ok=False, seconds=time.monotonic() - started,
+                                 error=f"fetch {self.display_url} failed: {error}", rewritten=rewritten)
+        if result.ok:
+            log.debug("fetched %s in %.2fs", self.display_url, result.seconds)
+        else:
+            log.warning("%s", result.error)
+        self.last_fetch = result
+        return result
+
+    # ---- reading ---------------------------------------------------------------------------------
+    def branches(self) -> dict[str, str]:
+        """branch name -> head commit sha, as last fetched."""
+        with self._lock:
+            try:
+                refs = self.repo.remotes.origin.refs
+            except (AssertionError, IndexError, ValueError, SourceError):
+                return {}
+            return {ref.remote_head: ref.commit.hexsha for ref in refs if ref.remote_head != "HEAD"}
+
+    def head(self, branch: str) -> str | None:
+        with self._lock:
+            try:
+                return self.repo.commit(f"refs/remotes/origin/{branch}").hexsha
+            except (BadName, ValueError, GitCommandError, SourceError):
+                return None
+
+    def has_commit(self, sha: str) -> bool:
+        with self._lock:
+            try:
+                self.repo.commit(sha)
+                return True
+            except (BadName, ValueError, GitCommandError):
+                return False
+
+    def commit_info(self, sha: str) -> dict[str, str]:
+        with self._lock:
+            commit = self.repo.commit(sha)
+            return {"sha": commit.hexsha, "message": commit.message.strip().splitlines()[0] if commit.message else "",
+                    "author": str(commit.author), "date": commit.committed_datetime.isoformat()}
+
+    def read(self, sha: str, path: str) -> bytes | None:
+        """One file of a commit, or None when it is absent."""
+        with self._lock:
+            try:
+                item = self.repo.commit(sha).tree / path
+            except KeyError:
+                return None
+            return item.data_stream.read() if item.type == "blob" else None
+
+    def blob_shas(self, sha: str, folder: str = "") -> dict[str, str]:
+        """path -> blob sha, without reading contents (cheap: lets callers reuse parsed files)."""
+        with self._lock:
+            tree = self.repo.commit(sha).tree
+            if folder:
+                try:
+                    tree = tree / folder
+                except KeyError:
+                    return {}
+            return {item.path: item.hexsha for item in tree.traverse() if item.type == "blob"}
+
+    def read_blob(self, blob_sha: str) -> bytes:
+        with self._lock:
+            return self.repo.odb.stream(bytes.fromhex(blob_sha)).read()
+
+    def default_branch(self) -> str | None:
+        """The remote's HEAD branch, when the remote says (local and most hosted remotes do)."""
+        with self._lock:
+            try:
+                out = self.repo.git.ls_remote("--symref", "origin", "HEAD", env=self._git_env(),
+                                              kill_after_timeout=FETCH_TIMEOUT)
+            except GitCommandError:
+                return None
+        match = re.search(r"ref:\s+refs/heads/(\S+)\s+HEAD", out)
+        return match.group(1) if match else None
+
+    # ---- promotion -------------------------------------------------------------------------------
+    def is_ancestor(self, older: str, newer: str) -> bool:
+        with self._lock:
+            return self.repo.is_ancestor(older, newer)
+
+    def push(self, sha: str, branch: str) -> None:
+        """Point the remote's `branch` at `sha`; git itself refuses a non-fast-forward."""
+        with self._lock:
+            try:
+                self.repo.git.push("origin", f"{sha}:refs/heads/{branch}", env=self._git_env(),
+                                   kill_after_timeout=FETCH_TIMEOUT)
+            except GitCommandError as exc:
+                raise SourceError(f"push to {self.display_url} {branch} failed: "
+                                  f"{_first_error_line(str(exc.stderr or '')) or exc}") from None
+
+    def close(self) -> None:
+        with self._lock:
+            if self._repo is not None:
+                self._repo.close()
+                self._repo = None
+
+
+def _first_error_line(stderr: str) -> str:
+    lines = [line.strip().removeprefix("stderr: ").strip("'").strip() for line in stderr.splitlines()]
+    for line in lines:
+        if line.startswith(("fatal:", "error:", "remote:", "!")):
+            return line
+    return next((line for line in lines if line), "")
+

@@ -1,0 +1,57 @@
+"""The part of an object git decides, and its hash: how drift and changes are told apart.
+
+Only spec/data and the user's own labels and annotations count. Status belongs to the runner and
+scheduler, our reconciler.io/* marks describe the object rather than being it, and Argo's
+workflows.argoproj.io/* annotations are written by controllers; none of those is drift.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+import yaml
+
+from .model import CONTENT_HASH, OWN_PREFIX
+
+FOREIGN_PREFIXES = (OWN_PREFIX, "workflows.argoproj.io/")
+
+
+def _user_map(value: Any) -> dict:
+    if not isinstance(value, dict):
+        return {}
+    return {k: v for k, v in value.items() if not str(k).startswith(FOREIGN_PREFIXES)}
+
+
+def comparable(obj: dict) -> dict:
+    """What git owns of an object, in a stable shape."""
+    meta = obj.get("metadata") or {}
+    out: dict[str, Any] = {"kind": obj.get("kind"), "name": meta.get("name")}
+    labels, annotations = _user_map(meta.get("labels")), _user_map(meta.get("annotations"))
+    if labels:
+        out["labels"] = labels
+    if annotations:
+        out["annotations"] = annotations
+    for key in ("spec", "data", "binaryData"):
+        if key in obj:
+            out[key] = obj[key]
+    return out
+
+
+def content_hash(obj: dict) -> str:
+    text = json.dumps(comparable(obj), sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def recorded_hash(obj: dict) -> str | None:
+    return ((obj.get("metadata") or {}).get("annotations") or {}).get(CONTENT_HASH)
+
+
+def as_yaml(obj: dict | None) -> str:
+    if obj is None:
+        return ""
+    shown = comparable(obj)
+    shown.pop("kind", None)
+    shown.pop("name", None)
+    return yaml.safe_dump(shown, sort_keys=False, default_flow_style=False, width=120)

@@ -1,0 +1,146 @@
+"""Plain data of a sync: labels we own, planned changes, and the result of one environment's pass."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from reconciler.spec.problems import Problem
+
+MANAGED_BY = "reconciler.io/managed-by"
+MANAGER = "reconciler"
+ENVIRONMENT_LABEL = "reconciler.io/environment"
+SOURCE_COMMIT = "reconciler.io/source-commit"
+CONTENT_HASH = "reconciler.io/content-hash"
+SOURCE_PATH = "reconciler.io/source-path"
+OWN_PREFIX = "reconciler.io/"
+
+SYSTEM_NAMESPACE = "reconciler-system"
+ENVIRONMENT_KIND = "Environment"
+ENVIRONMENT_API = "reconciler.io/v1"
+
+# Apply order: what others refer to first (ConfigMaps for semaphores, templates for templateRef).
+SYNC_KINDS = ("ConfigMap", "WorkflowTemplate", "CronWorkflow", "Workflow")
+
+SYNCED, OUT_OF_SYNC, FAILED = "Synced", "OutOfSync", "Failed"
+
+
+def managed_selector(environment: str) -> dict[str, str]:
+    return {MANAGED_BY: MANAGER, ENVIRONMENT_LABEL: environment}
+
+
+def is_managed(obj: dict, environment: str | None = None) -> bool:
+    labels = (obj.get("metadata") or {}).get("labels") or {}
+    if labels.get(MANAGED_BY) != MANAGER:
+        return False
+    return environment is None or labels.get(ENVIRONMENT_LABEL) == environment
+
+
+@dataclass
+class DesiredObject:
+    """An object as git wants it, ready to store: labels, annotations and content hash set."""
+
+    obj: dict
+    path: str  # the file in the repository
+    line: int
+    content_hash: str
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        meta = self.obj["metadata"]
+        return self.obj["kind"], meta["namespace"], meta["name"]
+
+
+@dataclass
+class Change:
+    action: str  # create | update | delete
+    kind: str
+    namespace: str
+    name: str
+    reason: str  # why, in words: "new in git", "edited out of band", "file removed from git" ...
+    path: str = ""
+    drift: bool = False
+    diff: str = ""
+    desired: DesiredObject | None = field(default=None, repr=False)
+    live: dict | None = field(default=None, repr=False)
+
+    def to_dict(self, with_diff: bool = True) -> dict[str, Any]:
+        out = {"action": self.action, "kind": self.kind, "namespace": self.namespace, "name": self.name,
+               "reason": self.reason, "path": self.path, "drift": self.drift}
+        if with_diff:
+            out["diff"] = self.diff
+        return out
+
+    def line(self) -> str:
+        sign = {"create": "+", "update": "~", "delete": "-"}[self.action]
+        drift = " [drift]" if self.drift else ""
+        source = f" ({self.path})" if self.path else ""
+        return f"{sign} {self.kind} {self.namespace}/{self.name}: {self.reason}{drift}{source}"
+
+
+@dataclass
+class Plan:
+    changes: list[Change] = field(default_factory=list)
+    conflicts: list[Problem] = field(default_factory=list)  # objects we would have to take over
+
+    @property
+    def empty(self) -> bool:
+        return not self.changes
+
+    @property
+    def drift(self) -> int:
+        return sum(1 for c in self.changes if c.drift)
+
+    def summary(self, done: bool = False) -> str:
+        if not self.changes:
+            return "no changes"
+        counts = {a: sum(1 for c in self.changes if c.action == a) for a in ("create", "update", "delete")}
+        if done:
+            return f"{counts['create']} created, {counts['update']} updated, {counts['delete']} deleted"
+        return f"{counts['create']} to create, {counts['update']} to update, {counts['delete']} to delete"
+
+    def to_dict(self, with_diff: bool = True, max_diff_lines: int | None = None) -> dict[str, Any]:
+        changes = []
+        for change in self.changes:
+            item = change.to_dict(with_diff)
+            if with_diff and max_diff_lines is not None:
+                lines = item["diff"].splitlines()
+                if len(lines) > max_diff_lines:
+                    item["diff"] = "\n".join(lines[:max_diff_lines] + [f"... {len(lines) - max_diff_lines} more lines"])
+            changes.append(item)
+        return {"summary": self.summary(), "drift": self.drift, "changes": changes}
+
+
+@dataclass
+class EnvironmentResult:
+    """What one pass did (or would do) for one environment."""
+
+    environment: str
+    branch: str
+    namespace: str
+    phase: str  # Synced | OutOfSync | Failed
+    reason: str  # machine-friendly, Flux-like: Synced, ValidationFailed, PolicyDenied, FetchFailed ...
+    message: str  # for a person: what happened and what to do
+    commit: str | None = None  # the commit applied in the namespace after this pass
+    head: str | None = None  # the branch head seen in git
+    plan: Plan = field(default_factory=Plan)
+    problems: list[Problem] = field(default_factory=list)  # errors that failed the environment
+    warnings: list[Problem] = field(default_factory=list)
+    applied: bool = False  # whether the plan was carried out (False for diff)
+
+    @property
+    def failed(self) -> bool:
+        return self.phase == FAILED
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.environment, "branch": self.branch, "namespace": self.namespace,
+            "commit": self.commit, "head": self.head, "phase": self.phase, "reason": self.reason,
+            "message": self.message, "applied": self.applied, "plan": self.plan.to_dict(),
+            "problems": [problem_dict(p) for p in self.problems],
+            "warnings": [problem_dict(p) for p in self.warnings],
+        }
+
+
+def problem_dict(p: Problem) -> dict[str, Any]:
+    return {"file": p.filename, "line": p.line, "field": p.field, "message": p.message, "severity": p.severity}
