@@ -18,9 +18,13 @@ log = logging.getLogger("reconciler.daemon")
 
 
 class Daemon:
-    def __init__(self, home: Path, *, max_running: int | None = None, isolation: str = "auto",
-                 grace: float = 10.0, lease_seconds: float = 15.0) -> None:
+    def __init__(self, home: Path, *, repo: str | None = None, poll_interval: float = 30.0,
+                 max_running: int | None = None, isolation: str = "auto", grace: float = 10.0,
+                 lease_seconds: float = 15.0) -> None:
         self.home = Path(home)
+        self.repo = repo
+        self.poll_interval = poll_interval
+        self.sync_loop = None
         self.grace = grace
         self.stop = threading.Event()
         self.store = open_store(store_path(self.home))
@@ -36,11 +40,25 @@ class Daemon:
         signal.signal(signal.SIGTERM, graceful)
         signal.signal(signal.SIGINT, graceful)
 
+    def start_sync(self) -> None:
+        """The GitOps loop, on its own store connection: a sync pass never waits on the runner."""
+        from reconciler.sync import SyncLoop
+
+        self.sync_store = open_store(store_path(self.home))
+        self.sync_loop = SyncLoop(self.sync_store, repo=self.repo, home=self.home, interval=self.poll_interval)
+        self.sync_loop.start()
+        log.info("syncing %s every %gs", self.repo, self.poll_interval)
+
     def run(self) -> None:
         log.info("runner %s serving %s", self.runner.identity, self.home)
+        if self.repo:
+            self.start_sync()
         try:
             self.runner.serve(self.stop, grace=self.grace)
         finally:
+            if self.sync_loop is not None:
+                self.sync_loop.stop()
+                self.sync_store.close()
             self.executor.close()
             self.store.close()
         log.info("stopped; state saved")

@@ -41,6 +41,10 @@ def _params(items: tuple[str, ...]) -> dict[str, str]:
 
 def register(cli: click.Group) -> None:  # noqa: C901 - one command per nested function
     @cli.command()
+    @click.option("--repo", envvar="RECONCILER_REPO", default=None,
+                  help="Workflow repository (URL or path) to keep the environments in sync with.")
+    @click.option("--poll-interval", envvar="RECONCILER_POLL_INTERVAL", type=click.FloatRange(min=0.1),
+                  default=30.0, show_default=True, help="Seconds between sync passes.")
     @click.option("--max-running", type=int, default=None,
                   help="Default cap on running workflows per namespace (ConfigMap reconciler-limits overrides).")
     @click.option("--isolation", type=click.Choice(["auto", "bwrap", "tmpdir"]), default="auto")
@@ -48,13 +52,15 @@ def register(cli: click.Group) -> None:  # noqa: C901 - one command per nested f
                   help="Seconds running steps get to finish on SIGTERM.")
     @click.option("--log-level", default="INFO", show_default=True)
     @click.pass_obj
-    def up(obj: Context, max_running: int | None, isolation: str, grace: float, log_level: str) -> None:
+    def up(obj: Context, repo: str | None, poll_interval: float, max_running: int | None, isolation: str,
+           grace: float, log_level: str) -> None:
         """Run the daemon: drive every unfinished workflow in the store until stopped."""
         from reconciler.daemon import Daemon
 
         logging.basicConfig(level=log_level.upper(), stream=sys.stderr,
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-        daemon = Daemon(obj.home, max_running=max_running, isolation=isolation, grace=grace)
+        daemon = Daemon(obj.home, repo=repo, poll_interval=poll_interval, max_running=max_running,
+                        isolation=isolation, grace=grace)
         daemon.install_signal_handlers()
         daemon.run()
 
