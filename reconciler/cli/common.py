@@ -38,3 +38,25 @@ def print_json(obj: object) -> None:
 
 namespace_option = click.option("-n", "--namespace", default=DEFAULT_NAMESPACE, show_default=True)
 output_option = click.option("-o", "--output", type=click.Choice(["wide", "json", "name", "yaml"]), default=None)
+
+
+def fail_operation(exc: Exception) -> None:
+    """An operations.OperationError: its problems one per line (exit 2), or its message (exit 2 for
+    bad input, 1 for a state that does not allow it)."""
+    problems = getattr(exc, "problems", [])
+    for p in problems:
+        err.print(str(p), markup=False, highlight=False)
+    if not problems:
+        err.print(str(exc), markup=False, highlight=False)
+    sys.exit(2 if getattr(exc, "status", 400) == 400 else 1)
+
+
+def parse_parameters(items: tuple[str, ...] | list[str]) -> dict[str, str]:
+    """`-p name=value`, repeatable."""
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            fail(f"-p {item}: expected name=value")
+        out[key] = value
+    return out

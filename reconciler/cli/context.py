@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import shutil
 import sys
 from functools import cached_property
 from pathlib import Path
@@ -59,11 +58,6 @@ class Context:
         except NotFound:
             print(f"{kind.lower()} {name!r} not found in namespace {namespace}", file=sys.stderr)
             sys.exit(1)
-
-    def forget_workflow(self, namespace: str, name: str) -> None:
-        for sub in ("logs", "runs", "volumes"):
-            shutil.rmtree(self.home / sub / namespace / name, ignore_errors=True)
-        LocalArtifactRepository(artifacts_path(self.home)).delete_prefix(f"{namespace}/{name}/")
 
     def apply_object(self, doc: dict, namespace: str) -> str:
         """Create or replace, like `kubectl apply`; returns kubectl's one-line verdict."""

@@ -8,35 +8,19 @@ import sys
 
 import click
 
+from reconciler import operations
 from reconciler.cli import render
-from reconciler.cli.common import console, fail, namespace_option, output_option, print_json
+from reconciler.cli.common import console, fail_operation, namespace_option, output_option, parse_parameters, print_json
 from reconciler.cli.context import Context
 from reconciler.cli.running import run_here
 from reconciler.engine import nodes as N
-from reconciler.engine.resubmission import RetryError, formulate_resubmit, formulate_retry
-from reconciler.runner import leases
-from reconciler.runner.controls import resume_request
-from reconciler.store.errors import AlreadyExists, Conflict, NotFound
-
-FINISHED = (N.SUCCEEDED, N.FAILED, N.ERROR)
 
 
-def _unfinished(obj: Context, namespace: str, name: str) -> dict:
-    wf = obj.get_or_exit("Workflow", namespace, name)
-    phase = (wf.get("status") or {}).get("phase")
-    if phase in FINISHED:
-        fail(f"workflow {name} has already finished ({phase})", 1)
-    return wf
-
-
-def _params(items: tuple[str, ...]) -> dict[str, str]:
-    out = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            fail(f"-p {item}: expected name=value")
-        out[key] = value
-    return out
+def _do(func, *args, **kwargs):
+    try:
+        return func(*args, **kwargs)
+    except operations.OperationError as exc:
+        fail_operation(exc)
 
 
 def register(cli: click.Group) -> None:  # noqa: C901 - one command per nested function
@@ -70,8 +54,7 @@ def register(cli: click.Group) -> None:  # noqa: C901 - one command per nested f
     @click.pass_obj
     def suspend(obj: Context, name: str, namespace: str) -> None:
         """Suspend a workflow: no new step starts; running steps finish."""
-        _unfinished(obj, namespace, name)
-        obj.store.patch("Workflow", namespace, name, {"spec": {"suspend": True}}, return_object=False)
+        _do(operations.suspend, obj.store, namespace, name)
         click.echo(f"workflow {name} suspended")
 
     @cli.command()
@@ -83,26 +66,11 @@ def register(cli: click.Group) -> None:  # noqa: C901 - one command per nested f
     @click.pass_obj
     def resume(obj: Context, name: str, node: str | None, parameters: tuple[str, ...], namespace: str) -> None:
         """Resume a suspended workflow and its suspend nodes, or one suspend node."""
-        wf = _unfinished(obj, namespace, name)
-        params = _params(parameters)
-        if params and not node:
-            fail("-p needs --node: output parameters belong to one suspend node")
-        if node:
-            found = [n for n in ((wf.get("status") or {}).get("nodes") or {}).values()
-                     if node in (n["id"], n["name"], n["displayName"])]
-            if not found:
-                fail(f"workflow {name} has no node {node!r}", 1)
-            if found[0]["type"] != N.SUSPEND or N.is_fulfilled(found[0]):
-                fail(f"node {node!r} is not a waiting suspend node ({found[0]['type']}, {found[0]['phase']})", 1)
-        patch: dict = {"metadata": {"annotations": resume_request(node, params)}}
-        if not node:
-            patch["spec"] = {"suspend": None}
-        obj.store.patch("Workflow", namespace, name, patch, return_object=False)
+        _do(operations.resume, obj.store, namespace, name, node, parse_parameters(parameters))
         click.echo(f"workflow {name} resumed" + (f" (node {node})" if node else ""))
 
     def _shutdown(obj: Context, name: str, namespace: str, how: str) -> None:
-        _unfinished(obj, namespace, name)
-        obj.store.patch("Workflow", namespace, name, {"spec": {"shutdown": how}}, return_object=False)
+        _do(operations.shutdown, obj.store, namespace, name, how)
         click.echo(f"workflow {name} {'stopped' if how == 'Stop' else 'terminated'}")
 
     @cli.command()
@@ -128,20 +96,8 @@ def register(cli: click.Group) -> None:  # noqa: C901 - one command per nested f
     @click.pass_obj
     def retry(obj: Context, name: str, wait: bool, namespace: str) -> None:
         """Run the failed and errored nodes of a finished workflow again, keeping succeeded ones."""
-        wf = obj.get_or_exit("Workflow", namespace, name)
-        try:
-            wf["status"] = formulate_retry(wf)
-        except RetryError as exc:
-            fail(str(exc), 1)
-        wf["spec"].pop("shutdown", None)
         runner = obj.runner() if wait else None
-        ann = wf["metadata"].setdefault("annotations", {})
-        ann.update(runner.claim_patch() if runner else leases.released_annotations())
-        wf["metadata"]["annotations"] = {k: v for k, v in ann.items() if v is not None}
-        try:
-            obj.store.update(wf)
-        except Conflict:
-            fail(f"workflow {name} changed while retrying it; try again", 1)
+        wf = _do(operations.retry, obj.store, namespace, name, claim=runner.claim_patch() if runner else None)
         click.echo(f"workflow {name} retried")
         if wait:
             sys.exit(0 if run_here(obj, runner, wf, watch=False, output=None) == N.SUCCEEDED else 1)
@@ -157,12 +113,9 @@ def register(cli: click.Group) -> None:  # noqa: C901 - one command per nested f
     def resubmit(obj: Context, name: str, memoized: bool, parameters: tuple[str, ...], wait: bool, namespace: str,
                  output: str | None) -> None:
         """Submit a new workflow with the same spec and parameters."""
-        wf = obj.get_or_exit("Workflow", namespace, name)
-        new = formulate_resubmit(wf, memoized=memoized, parameters=_params(parameters))
         runner = obj.runner() if wait else None
-        if runner:
-            new["metadata"]["annotations"].update(runner.claim_patch())
-        created = obj.store.create(new)
+        created = _do(operations.resubmit, obj.store, namespace, name, memoized=memoized,
+                      parameters=parse_parameters(parameters), claim=runner.claim_patch() if runner else None)
         new_name = created["metadata"]["name"]
         click.echo(new_name if output == "name" else f"Name: {new_name}\nResubmitted from: {name}")
         if wait:
@@ -181,21 +134,8 @@ def register(cli: click.Group) -> None:  # noqa: C901 - one command per nested f
         """Set a semaphore's size: the ConfigMap key its configMapKeyRef names.
 
         The namespace cap on running workflows is reconciler-limits/maxRunningWorkflows."""
-        cm, sep, key = name.partition("/")
-        if not sep or not cm or not key:
-            fail(f"{name}: expected CONFIGMAP/KEY, as in a semaphore's configMapKeyRef")
-        for _ in range(5):
-            try:
-                obj.store.patch("ConfigMap", namespace, cm, {"data": {key: str(size)}}, return_object=False)
-                break
-            except NotFound:
-                try:
-                    obj.store.create({"apiVersion": "v1", "kind": "ConfigMap",
-                                      "metadata": {"name": cm, "namespace": namespace}, "data": {key: str(size)}})
-                    break
-                except AlreadyExists:
-                    continue
-        click.echo(f"semaphore {cm}/{key} size {size}")
+        _do(operations.set_semaphore, obj.store, namespace, name, size)
+        click.echo(f"semaphore {name} size {size}")
 
     @semaphore.command("list")
     @namespace_option

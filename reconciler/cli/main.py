@@ -3,17 +3,26 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
 import yaml
 
+from reconciler import operations
 from reconciler.cli import controls, gitops, render
-from reconciler.cli.common import console, err, fail, namespace_option, output_option, print_json
+from reconciler.cli.common import (
+    console,
+    err,
+    fail,
+    fail_operation,
+    namespace_option,
+    output_option,
+    parse_parameters,
+    print_json,
+)
 from reconciler.cli.context import Context
 from reconciler.cli.running import run_here
-from reconciler.engine.submission import SubmissionError, build_workflow
-from reconciler.spec import SpecError, check_submission, lint_paths, load_file, validate_documents
-from reconciler.store.errors import NotFound, StoreError
+from reconciler.spec import SpecError, lint_paths, load_file, validate_documents
 
 APPLY_KINDS = {"WorkflowTemplate", "ClusterWorkflowTemplate", "CronWorkflow", "ConfigMap"}
 
@@ -60,34 +69,19 @@ def _load(paths: list[str]) -> list:
 @click.pass_obj
 def submit(obj: Context, file: str, parameters, watch: bool, wait: bool, namespace: str, output: str | None) -> None:
     """Submit a Workflow file (and run it with --wait or --watch)."""
-    params = {}
-    for item in parameters:
-        name, sep, value = item.partition("=")
-        if not sep or not name:
-            fail(f"-p {item}: expected name=value")
-        params[name] = value
-    docs = _load([file])
-    lookup = obj.lookup
-    problems = validate_documents(docs, template_lookup=lookup)
-    workflows = [d for d in docs if d.obj.get("kind") == "Workflow"]
-    for d in docs:
-        if d.obj.get("kind") != "Workflow":
-            fail(f"{file}:{d.line_of(('kind',))}: kind: submit takes Workflow documents; "
-                 f"use `reconciler apply` for {d.obj.get('kind')}")
-    for d in workflows:
-        problems.extend(check_submission(d, params, template_lookup=lookup))
-    _problems_or_exit(problems)
-    created = []
+    params = parse_parameters(parameters)
+    try:
+        text = Path(file).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        fail(f"{file}: {getattr(exc, 'strerror', None) or exc}")
     # Run here: the workflow is created already leased to this process, so a daemon never takes it.
     runner = obj.runner() if (watch or wait) else None
-    for d in workflows:
-        try:
-            wf = build_workflow(d.obj, namespace=namespace, parameters=params, lookup=lookup)
-            if runner is not None:
-                wf["metadata"].setdefault("annotations", {}).update(runner.claim_patch())
-            created.append(obj.store.create(wf))
-        except (SubmissionError, StoreError) as exc:
-            fail(f"{file}: {exc}")
+    try:
+        created, warnings = operations.submit_text(obj.store, text, file, namespace, params,
+                                                   annotations=runner.claim_patch() if runner else None)
+    except operations.OperationError as exc:
+        fail_operation(exc)
+    _problems_or_exit(warnings)
     for wf in created:
         name = wf["metadata"]["name"]
         if output == "name":
@@ -107,7 +101,7 @@ def submit(obj: Context, file: str, parameters, watch: bool, wait: bool, namespa
 @click.pass_obj
 def list_cmd(obj: Context, namespace: str, all_namespaces: bool, output: str | None) -> None:
     """List workflows."""
-    items = obj.store.list("Workflow", None if all_namespaces else namespace)
+    items = obj.store.list_brief("Workflow", None if all_namespaces else namespace)
     items.sort(key=lambda w: w["metadata"].get("creationTimestamp", ""), reverse=True)
     if output == "json":
         print_json([_brief(w) for w in items])
@@ -171,10 +165,9 @@ def delete(obj: Context, names: tuple[str, ...], namespace: str) -> None:
     """Delete workflows (and their artifacts and logs)."""
     for name in names:
         try:
-            obj.store.delete("Workflow", namespace, name)
-        except NotFound:
-            fail(f"workflow {name!r} not found in namespace {namespace}", 1)
-        obj.forget_workflow(namespace, name)
+            operations.delete(obj.store, obj.home, namespace, name)
+        except operations.OperationError as exc:
+            fail_operation(exc)
         click.echo(f'Workflow "{name}" deleted')
 
 
