@@ -170,12 +170,13 @@ def test_dag_suspend_nodes_resume_by_name_and_by_duration(home: Path, tmp_path: 
 
 def test_workflow_suspend_blocks_new_steps_until_resume(home: Path, tmp_path: Path, daemon) -> None:
     text = STEPS_APPROVAL.replace("suspend: {}\n    outputs:\n      parameters:\n      - {name: target, valueFrom: {supplied: {}}}",
-                                  "container: {image: alpine:3, command: [sh, -c, 'sleep 1; echo staging > /tmp/t']}\n"
+                                  "container: {image: alpine:3, command: [sh, -c, 'sleep 3; echo staging > /tmp/t']}\n"
                                   "    outputs:\n      parameters:\n      - {name: target, valueFrom: {path: /tmp/t}}")
     name = submit(home, tmp_path, text)
-    wait_for(home, name, node_phase("build", "Succeeded"))
+    wait_for(home, name, node_phase("approve", "Running"))
     run_cli(home, "suspend", name, check=True)
-    time.sleep(2.5)  # long enough for `approve` (1 s) to finish and `deploy` to be due
+    wait_for(home, name, node_phase("approve", "Succeeded"))  # a running step finishes
+    time.sleep(1.0)  # `deploy` is due now, and must not start
     wf = workflow(home, name)
     assert wf["spec"]["suspend"] is True
     assert wf["status"]["phase"] == "Running"

@@ -74,6 +74,7 @@ class Operator:
         self.gate: LockGate | None = None    # template-level synchronization, owned by the runner
         self.locked: set[str] = set()        # nodes holding locks, released when they finish
         self.lock_waiting: set[str] = set()
+        self.waiting_frames: dict[str, tuple[Frame, dict]] = {}
         self.prior: dict[str, dict] | None = None  # resubmit --memoized: call key -> earlier result
 
     # ---- public events -------------------------------------------------------------------
@@ -157,6 +158,8 @@ class Operator:
                 self._drain_pod_queue()
 
     def retry_lock_waiters(self) -> None:
+        if self.waiting_frames:
+            self._start_waiting_frames()
         if self.lock_waiting:
             self._drain_pod_queue()
 
@@ -424,8 +427,35 @@ class Operator:
         cls = StepsFrame if kind == "steps" else DagFrame
         frame = cls(self, node["id"], ctx, tmpl, scope)
         self.frames[node["id"]] = frame
+        if tmpl.get("synchronization") and self.gate is not None:
+            if self.replay is not None:  # it held its locks the first time; it still does
+                self.locked.add(node["id"])
+            else:
+                sync = substitute_object(tmpl["synchronization"], self.scoped(scope))
+                self.waiting_frames[node["id"]] = (frame, {"synchronization": sync})
+                self._start_waiting_frames()
+                return node["id"]
         frame.start()
         return node["id"]
+
+    def _start_waiting_frames(self) -> None:
+        """A steps or DAG template with `synchronization` starts its children once it holds the locks."""
+        for node_id, (frame, sync) in list(self.waiting_frames.items()):
+            node = self.nodes[node_id]
+            if N.is_fulfilled(node):
+                del self.waiting_frames[node_id]
+                continue
+            waiting = self.gate(node_id, sync) if self.gate else None
+            if waiting is not None:
+                if node.get("message") != waiting:
+                    node["message"] = waiting
+                    self.touch(node_id)
+                continue
+            del self.waiting_frames[node_id]
+            self.locked.add(node_id)
+            node.pop("message", None)
+            self.touch(node_id)
+            frame.start()
 
     def call(
         self,

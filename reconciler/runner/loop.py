@@ -303,9 +303,9 @@ class WorkflowRunner:
         except NotFound:
             self._drop(key, "deleted")
             return False
-        if leases.held_by_other(obj, self.identity, self.clock()) or \
-                (leases.lease_of(obj)[0] not in ("", self.identity)):
-            self._drop(key, "lease taken by " + leases.lease_of(obj)[0])
+        holder = leases.lease_of(obj)[0]
+        if holder != self.identity:  # taken over (ours had expired), or finished and released
+            self._drop(key, f"lease now held by {holder}" if holder else "lease released by another runner")
             return False
         self.rv[key] = obj["metadata"]["resourceVersion"]
         op.wf["spec"] = obj.get("spec", op.wf.get("spec"))
