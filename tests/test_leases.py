@@ -176,6 +176,14 @@ def test_never_two_holders_at_once(tmp_path_factory, ops):
         store.close()
 
 
+def contend(lease: Lease, barrier: threading.Barrier) -> None:
+    barrier.wait()
+    if lease.is_held():
+        lease.renew()
+    else:
+        lease.try_acquire()
+
+
 def test_threads_hammering_one_lease_on_separate_connections(db):
     """Real threads, separate connections, one shared clock that only moves between rounds."""
     clock = FakeClock(T0)
@@ -185,11 +193,7 @@ def test_threads_hammering_one_lease_on_separate_connections(db):
         for _round in range(25):
             barrier = threading.Barrier(len(leases))
 
-            def contend(lease):
-                barrier.wait()
-                lease.renew() if lease.is_held() else lease.try_acquire()
-
-            threads = [threading.Thread(target=contend, args=(x,)) for x in leases]
+            threads = [threading.Thread(target=contend, args=(x, barrier)) for x in leases]
             for t in threads:
                 t.start()
             for t in threads:
