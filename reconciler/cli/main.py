@@ -280,22 +280,6 @@ def template_list(obj: Context, namespace: str, cluster: bool, output: str | Non
     _list_objects(obj, kind, "" if cluster else namespace, output)
 
 
-@cli.group()
-def cron() -> None:
-    """CronWorkflows."""
-
-
-@cron.command("list")
-@namespace_option
-@output_option
-@click.pass_obj
-def cron_list(obj: Context, namespace: str, output: str | None) -> None:
-    _list_objects(obj, "CronWorkflow", namespace, output, extra=[
-        ("SCHEDULE", lambda o: ",".join(o["spec"].get("schedules") or [o["spec"].get("schedule", "")])),
-        ("SUSPENDED", lambda o: str(bool(o["spec"].get("suspend"))).lower()),
-    ])
-
-
 def _list_objects(obj: Context, kind: str, namespace: str, output: str | None, extra=()) -> None:
     items = obj.store.list(kind, namespace)
     if output == "json":
@@ -305,6 +289,11 @@ def _list_objects(obj: Context, kind: str, namespace: str, output: str | None, e
             click.echo(item["metadata"]["name"])
     else:
         console.print(render.objects_table(items, list(extra)))
+
+
+from reconciler.cli import cron as _cron  # noqa: E402
+
+_cron.register(cli)
 
 
 def main() -> None:
