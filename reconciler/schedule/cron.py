@@ -11,7 +11,7 @@ APScheduler's CronTrigger does the field arithmetic, but three things are fixed 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -160,6 +160,9 @@ class Schedule:
 
     expressions: tuple[CronExpression, ...]
     tz: tzinfo
+    # next_after is pure and a fire asks the same question twice (a cheap check on cached state,
+    # then again on the fresh object), so the last few answers are kept. Values are immutable.
+    _memo: dict = field(default_factory=dict, compare=False, repr=False, hash=False)
 
     @property
     def text(self) -> str:
@@ -169,6 +172,18 @@ class Schedule:
 
     def next_after(self, instant: datetime) -> datetime | None:
         """The first fire time strictly after `instant` (aware), in the schedule's zone."""
+        key = instant.timestamp()
+        try:
+            return self._memo[key]
+        except KeyError:
+            pass
+        found = self._next_after(instant)
+        if len(self._memo) >= 16:
+            self._memo.clear()
+        self._memo[key] = found
+        return found
+
+    def _next_after(self, instant: datetime) -> datetime | None:
         after = instant.astimezone(self.tz)
         wall0 = after.replace(tzinfo=None, fold=0)
         # Fast path: the next matching wall time after ours, if no clock change lies between.

@@ -9,7 +9,6 @@ the fire instead.
 
 from __future__ import annotations
 
-import copy
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -85,8 +84,9 @@ def build_scheduled_workflow(
                 "blockOwnerDeletion": True,
             }],
         },
-        "spec": copy.deepcopy(spec.get("workflowSpec") or {}),
+        "spec": spec.get("workflowSpec") or {},
     }
+    # build_workflow deep-copies `doc`, so nothing of `cron` is shared with the result.
     return build_workflow(doc, namespace=doc["metadata"]["namespace"], lookup=lookup)
 
 

@@ -392,7 +392,8 @@ class CronScheduler:
                 return None
             return {"active": refs}
 
-        update_status(self.store, ns, cron["metadata"]["name"], change)
+        # `cron` was read by this sweep a moment ago: try its resourceVersion before reading again.
+        update_status(self.store, ns, cron["metadata"]["name"], change, current=cron)
 
     # -- inspection ------------------------------------------------------------------------------
 
