@@ -27,10 +27,9 @@ from reconciler.store.base import ObjectStore
 from reconciler.store.errors import NotFound, StoreError
 from reconciler.store.leases import Lease
 
-from .firing import CREATED, CRON_LABEL, EXISTS, FireResult, fire
-from .history import enforce_history
-from .policy import is_finished, workflow_ref
+from .firing import CREATED, EXISTS, FireResult, fire
 from .status import SPEC_ERROR, has_condition, update_status, with_condition, without_condition
+from .sweeping import sweep
 from .triggers import CronSpec, ScheduleError, ScheduleTrigger, due_fire, format_time, parse_cron_spec, parse_time
 
 log = logging.getLogger(__name__)
@@ -341,59 +340,11 @@ class CronScheduler:
     # -- reconciling -----------------------------------------------------------------------------
 
     def sweep(self) -> dict[str, list[str]]:
-        """Reconcile status.active with the store and enforce history limits (leader only).
-
-        Reads every Workflow of the namespaces that have CronWorkflows once; returns what it
-        deleted, by CronWorkflow name."""
+        """Reconcile status.active and enforce history limits (leader only); see sweeping.py."""
         if not self.leading:
             return {}
         self._last_sweep = self.clock()
-        deleted: dict[str, list[str]] = {}
-        crons = self.store.list("CronWorkflow", self.namespace)
-        for ns in sorted({c["metadata"].get("namespace") or "default" for c in crons}):
-            owned: dict[str, list[dict]] = {}
-            for wf in self.store.list("Workflow", ns):
-                owner = ((wf["metadata"].get("labels") or {}).get(CRON_LABEL))
-                if owner:
-                    owned.setdefault(owner, []).append(wf)
-            for cron in crons:
-                if (cron["metadata"].get("namespace") or "default") != ns:
-                    continue
-                own = owned.get(cron["metadata"]["name"], [])
-                self._reconcile_active(cron, own)
-                try:
-                    spec = parse_cron_spec(cron.get("spec") or {}, self.default_timezone)
-                except ScheduleError:
-                    continue  # limits of an unreadable spec are unknown: delete nothing
-                gone = enforce_history(self.store, self.home, spec, own)
-                if gone:
-                    deleted[cron["metadata"]["name"]] = gone
-        return deleted
-
-    def _reconcile_active(self, cron: dict, snapshot: list[dict]) -> None:
-        listed = {w["metadata"]["name"] for w in snapshot}
-        running = [workflow_ref(w) for w in snapshot if not is_finished(w)]
-        ns = cron["metadata"].get("namespace") or "default"
-
-        def change(current: dict) -> dict | None:
-            old = (current.get("status") or {}).get("active") or []
-            refs = list(running)
-            for ref in old:
-                # Not in our snapshot: created after it (keep while unfinished) or deleted (drop).
-                if ref.get("name") in listed:
-                    continue
-                try:
-                    wf = self.store.get("Workflow", ns, ref["name"])
-                except (NotFound, KeyError):
-                    continue
-                if not is_finished(wf):
-                    refs.append(ref)
-            if [r.get("name") for r in old] == [r["name"] for r in refs]:
-                return None
-            return {"active": refs}
-
-        # `cron` was read by this sweep a moment ago: try its resourceVersion before reading again.
-        update_status(self.store, ns, cron["metadata"]["name"], change, current=cron)
+        return sweep(self.store, self.home, namespace=self.namespace, default_tz=self.default_timezone)
 
     # -- inspection ------------------------------------------------------------------------------
 
