@@ -9,7 +9,7 @@ import click
 import yaml
 
 from reconciler import operations
-from reconciler.cli import controls, gitops, render
+from reconciler.cli import controls, cron, gitops, render
 from reconciler.cli.common import (
     console,
     err,
@@ -223,22 +223,6 @@ def template_list(obj: Context, namespace: str, cluster: bool, output: str | Non
     _list_objects(obj, kind, "" if cluster else namespace, output)
 
 
-@cli.group()
-def cron() -> None:
-    """CronWorkflows."""
-
-
-@cron.command("list")
-@namespace_option
-@output_option
-@click.pass_obj
-def cron_list(obj: Context, namespace: str, output: str | None) -> None:
-    _list_objects(obj, "CronWorkflow", namespace, output, extra=[
-        ("SCHEDULE", lambda o: ",".join(o["spec"].get("schedules") or [o["spec"].get("schedule", "")])),
-        ("SUSPENDED", lambda o: str(bool(o["spec"].get("suspend"))).lower()),
-    ])
-
-
 def _list_objects(obj: Context, kind: str, namespace: str, output: str | None, extra=()) -> None:
     items = obj.store.list(kind, namespace)
     if output == "json":
@@ -252,6 +236,7 @@ def _list_objects(obj: Context, kind: str, namespace: str, output: str | None, e
 
 controls.register(cli)
 gitops.register(cli)
+cron.register(cli)
 
 
 def main() -> None:
