@@ -25,6 +25,7 @@ class Daemon:
         self.repo = repo
         self.poll_interval = poll_interval
         self.sync_loop = None
+        self.scheduler = None
         self.grace = grace
         self.stop = threading.Event()
         self.store = open_store(store_path(self.home))
@@ -49,16 +50,31 @@ class Daemon:
         self.sync_loop.start()
         log.info("syncing %s every %gs", self.repo, self.poll_interval)
 
+    def start_scheduler(self) -> None:
+        """CronWorkflows fire only where this process holds the leader lease (see schedule/)."""
+        from reconciler.schedule import CronScheduler
+        from reconciler.store.leases import LEADER_LEASE, Lease
+
+        self.schedule_store = open_store(store_path(self.home))
+        lease = Lease(self.schedule_store, LEADER_LEASE, identity=self.runner.identity)
+        self.scheduler = CronScheduler(self.schedule_store, home=self.home, lease=lease)
+        self.scheduler.start()
+
     def run(self) -> None:
         log.info("runner %s serving %s", self.runner.identity, self.home)
+        self.start_scheduler()
         if self.repo:
             self.start_sync()
+            self.sync_loop.after_pass.append(lambda _results: self.scheduler.refresh())
         try:
             self.runner.serve(self.stop, grace=self.grace)
         finally:
             if self.sync_loop is not None:
                 self.sync_loop.stop()
                 self.sync_store.close()
+            if self.scheduler is not None:
+                self.scheduler.shutdown()
+                self.schedule_store.close()
             self.executor.close()
             self.store.close()
         log.info("stopped; state saved")

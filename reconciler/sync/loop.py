@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from reconciler.store.base import ObjectStore
@@ -41,6 +42,8 @@ class SyncLoop:
         self.last_results: list[EnvironmentResult] = []
         self.last_error: str = ""
         self.passes = 0
+        # Called with each pass's results, e.g. to bring the schedules in line with what it applied.
+        self.after_pass: list[Callable[[list[EnvironmentResult]], None]] = []
 
     # ---- what the daemon calls ---------------------------------------------------------------------
     def run_pass(self, env: str | None = None) -> list[EnvironmentResult]:
@@ -58,6 +61,11 @@ class SyncLoop:
             self.last_results = results
             self.passes += 1
         self._first_pass.set()
+        for hook in self.after_pass:
+            try:
+                hook(results)
+            except Exception:  # a hook must not stop the sync loop
+                log.exception("after-sync hook failed")
         return results
 
     def start(self) -> None:
