@@ -8,6 +8,8 @@ import signal
 import threading
 from pathlib import Path
 
+from reconciler import metrics
+from reconciler.api.settings import ApiSettings
 from reconciler.artifacts import LocalArtifactRepository
 from reconciler.config import artifacts_path, store_path
 from reconciler.executors import LocalProcessExecutor
@@ -20,8 +22,11 @@ log = logging.getLogger("reconciler.daemon")
 class Daemon:
     def __init__(self, home: Path, *, repo: str | None = None, poll_interval: float = 30.0,
                  max_running: int | None = None, isolation: str = "auto", grace: float = 10.0,
-                 lease_seconds: float = 15.0) -> None:
+                 lease_seconds: float = 15.0, api: ApiSettings | None = None) -> None:
         self.home = Path(home)
+        self.api_settings = api  # None: no HTTP API
+        self.api = None
+        self.metrics_app = None  # an ASGI app the API serves at /metrics, if set before run()
         self.repo = repo
         self.poll_interval = poll_interval
         self.sync_loop = None
@@ -57,8 +62,19 @@ class Daemon:
 
         self.schedule_store = open_store(store_path(self.home))
         lease = Lease(self.schedule_store, LEADER_LEASE, identity=self.runner.identity)
-        self.scheduler = CronScheduler(self.schedule_store, home=self.home, lease=lease)
+        self.scheduler = CronScheduler(self.schedule_store, home=self.home, lease=lease, on_fire=metrics.observe_fire)
+        metrics.count_workflows_from(lambda: self.schedule_store.list_brief("Workflow"))
         self.scheduler.start()
+
+    def start_api(self) -> None:
+        from reconciler.api.server import ApiStartError, start_daemon_api
+
+        try:
+            self.api = start_daemon_api(self.home, self.api_settings, sync_loop=self.sync_loop, repo=self.repo,
+                                        metrics_app=self.metrics_app)
+        except ApiStartError as exc:
+            log.error("%s", exc)
+            raise SystemExit(2) from None
 
     def run(self) -> None:
         log.info("runner %s serving %s", self.runner.identity, self.home)
@@ -66,9 +82,15 @@ class Daemon:
         if self.repo:
             self.start_sync()
             self.sync_loop.after_pass.append(lambda _results: self.scheduler.refresh())
+            self.sync_loop.after_pass.append(
+                lambda results: metrics.observe_sync(results, self.sync_loop.reconciler.last_fetch))
         try:
+            if self.api_settings is not None:
+                self.start_api()
             self.runner.serve(self.stop, grace=self.grace)
         finally:
+            if self.api is not None:
+                self.api.stop()
             if self.sync_loop is not None:
                 self.sync_loop.stop()
                 self.sync_store.close()

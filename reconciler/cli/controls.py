@@ -3,7 +3,6 @@ resubmit; the daemon (`up`); and semaphore sizes."""
 
 from __future__ import annotations
 
-import logging
 import sys
 
 import click
@@ -34,17 +33,28 @@ def register(cli: click.Group) -> None:  # noqa: C901 - one command per nested f
     @click.option("--isolation", type=click.Choice(["auto", "bwrap", "tmpdir"]), default="auto")
     @click.option("--grace", type=float, default=10.0, show_default=True,
                   help="Seconds running steps get to finish on SIGTERM.")
+    @click.option("--listen", envvar="RECONCILER_LISTEN", default=None, metavar="HOST:PORT",
+                  help="Address of the HTTP API (default 127.0.0.1:8080; 'off': none). See docs/API.md.")
     @click.option("--log-level", default="INFO", show_default=True)
+    @click.option("--log-format", type=click.Choice(["auto", "json", "text"]), default="auto", show_default=True,
+                  help="auto: text on a terminal, JSON lines otherwise.")
     @click.pass_obj
-    def up(obj: Context, repo: str | None, poll_interval: float, max_running: int | None, isolation: str,
-           grace: float, log_level: str) -> None:
+    def up(obj: Context, listen: str | None, repo: str | None, poll_interval: float, max_running: int | None,
+           isolation: str,
+           grace: float, log_level: str, log_format: str) -> None:
         """Run the daemon: drive every unfinished workflow in the store until stopped."""
+        from reconciler import logs
         from reconciler.daemon import Daemon
 
-        logging.basicConfig(level=log_level.upper(), stream=sys.stderr,
-                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        logs.configure(log_level, log_format)
+        from reconciler.api.settings import ApiConfigError, api_settings
+
+        try:
+            api = api_settings(listen)
+        except ApiConfigError as exc:
+            raise click.ClickException(str(exc)) from None
         daemon = Daemon(obj.home, repo=repo, poll_interval=poll_interval, max_running=max_running,
-                        isolation=isolation, grace=grace)
+                        isolation=isolation, grace=grace, api=api)
         daemon.install_signal_handlers()
         daemon.run()
 

@@ -18,6 +18,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from reconciler import metrics
 from reconciler.store.base import ObjectStore
 from reconciler.store.errors import AlreadyExists, Conflict, NotFound
 
@@ -65,6 +66,7 @@ class LockManager:
         self.store = store
         self.is_stale = is_stale
         self.held: dict[str, list[LockRequest]] = {}   # holder -> locks it took through us
+        self.waiters: set[str] = set()
 
     def size(self, req: LockRequest) -> int | None:
         """The lock's capacity; None for "no limit" (a namespace cap nobody set)."""
@@ -92,8 +94,12 @@ class LockManager:
             if waiting is not None:
                 for done in taken:
                     self._give_back(holder, done)
+                if holder not in self.waiters:  # count each wait once, not each retry
+                    self.waiters.add(holder)
+                    metrics.observe_lock_wait(req.namespace, req.label)
                 return waiting
             taken.append(req)
+        self.waiters.discard(holder)
         self.held[holder] = list(requests)
         return None
 
@@ -127,7 +133,10 @@ class LockManager:
             if holder in holders:
                 return None
             if size is not None and len(holders) >= size:
-                live = [h for h in holders if not self.is_stale(h)]
+                # A holder we took is never stale: we free it ourselves once what ends it (a
+                # finished node or workflow) is persisted. Judging it stale from our in-memory
+                # state would start the next holder before that is recorded.
+                live = [h for h in holders if h in self.held or not self.is_stale(h)]
                 if len(live) >= size:
                     if size == 0:
                         return f"Waiting for {req.label}: its size is 0 (set it with `reconciler semaphore set`)"

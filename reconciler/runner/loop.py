@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from reconciler import metrics
 from reconciler.artifacts.base import ArtifactRepository
 from reconciler.engine import nodes as N
 from reconciler.engine.actions import KillPod, ReleaseLocks, RunPod, SaveMemo
@@ -36,6 +37,11 @@ POLL_SECONDS = 0.2
 SCAN_SECONDS = 2.0
 RETRY_LOCKS_SECONDS = 1.0
 Key = tuple[str, str]
+
+
+def _ctx(key: Key, node: str | None = None) -> dict:
+    """The fields a JSON log line carries for a workflow (see logs.py)."""
+    return {"namespace": key[0], "workflow": key[1], **({"node": node} if node else {})}
 
 
 def _key(obj: dict) -> Key:
@@ -118,7 +124,8 @@ class WorkflowRunner:
             try:
                 op.prior = prior_results(self.store.get("Workflow", key[0], original), self.lookup)
             except NotFound:
-                log.warning("workflow %s/%s: %s was deleted; nothing to reuse", key[0], key[1], original)
+                log.warning("workflow %s/%s: %s was deleted; nothing to reuse", key[0], key[1], original,
+                            extra=_ctx(key))
         self.ops[key] = op
         phase = op.status.get("phase")
         if not phase or phase == N.PENDING:
@@ -128,7 +135,9 @@ class WorkflowRunner:
             # A runner died driving it: its pods may still run (tmpdir isolation has no die-with-parent).
             killed = reap_orphans(run_dir(self.home, *key))
             if killed:
-                log.info("workflow %s/%s: killed %d process group(s) left by a previous runner", *key, killed)
+                log.info("workflow %s/%s: killed %d process group(s) left by a previous runner", *key, killed,
+                         extra=_ctx(key))
+            log.info("workflow %s/%s: resumed from its recorded status", *key, extra=_ctx(key))
             op.resume_from_status()
             self._apply_controls(op, obj)
             self.flush(op)
@@ -156,6 +165,8 @@ class WorkflowRunner:
         self.waiting.discard(key)
         op.status.pop("message", None)
         op.start()
+        metrics.observe_workflow_started(key[0], op.wf["metadata"].get("creationTimestamp"), self.clock())
+        log.info("workflow %s/%s: started", *key, extra=_ctx(key))
         self._apply_controls(op, op.wf)
         self.flush(op)
         return True
@@ -243,6 +254,10 @@ class WorkflowRunner:
                 continue
             event = finished_event(self.home, self.artifacts, op.wf["metadata"], action, result, self._log_dirs)
             op.on_pod_finished(event)
+            log.debug("workflow %s/%s: node %s %s", *_key(op.wf), result.node_id, event.phase,
+                      extra=_ctx(_key(op.wf), result.node_id))
+            if event.started_at and event.finished_at:
+                metrics.observe_node_finished(_key(op.wf)[0], event.phase, event.finished_at - event.started_at)
 
     def _idle(self, timeout: float) -> list[PodResult]:
         if timeout > 0:
@@ -324,7 +339,7 @@ class WorkflowRunner:
         self.meta_patch.pop(key, None)
         if op is None:
             return
-        log.warning("workflow %s/%s: no longer driven here (%s)", *key, why)
+        log.warning("workflow %s/%s: no longer driven here (%s)", *key, why, extra=_ctx(key))
         for node_id in list(op.running_pods):
             self.executor.kill(node_id, why)
             self.op_of_node.pop(node_id, None)
@@ -404,6 +419,12 @@ class WorkflowRunner:
                 self._released = True
 
     def _finish(self, key: Key, op: Operator) -> None:
+        status = op.status
+        if status.get("startedAtUnix") and status.get("finishedAtUnix"):
+            seconds = status["finishedAtUnix"] - status["startedAtUnix"]
+            metrics.observe_workflow_finished(key[0], status["phase"], seconds)
+        log.info("workflow %s/%s: %s%s", *key, status.get("phase"),
+                 f": {status['message']}" if status.get("message") else "", extra=_ctx(key))
         self.ops.pop(key, None)
         self.rv.pop(key, None)
         self.renewed.pop(key, None)

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from reconciler.spec import SpecError
 from reconciler.store.base import ObjectStore
 
 from .model import EnvironmentResult
@@ -52,7 +53,11 @@ class SyncLoop:
             try:
                 results = self.reconciler.run_pass(env)
                 self.last_error = ""
-            except Exception as exc:  # a broken config must not kill the daemon's thread
+            except SpecError as exc:  # no usable config yet (or a fetch that failed): said, not a crash
+                self.last_error = str(exc)
+                log.error("sync pass failed: %s", exc)
+                results = []
+            except Exception as exc:  # a bug must not kill the daemon's thread either
                 self.last_error = str(exc)
                 log.exception("sync pass failed: %s", exc)
                 results = []

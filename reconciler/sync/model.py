@@ -127,6 +127,7 @@ class EnvironmentResult:
     problems: list[Problem] = field(default_factory=list)  # errors that failed the environment
     warnings: list[Problem] = field(default_factory=list)
     applied: bool = False  # whether the plan was carried out (False for diff)
+    seconds: float = 0.0  # how long the environment's pass took
 
     @property
     def failed(self) -> bool:

@@ -8,6 +8,7 @@ and the status names the file, line and rule. Other environments are not affecte
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -127,7 +128,13 @@ class Reconciler:
             if not envs:
                 raise KeyError(f"no environment {environment!r} in {CONFIG_FILE} "
                                f"(known: {', '.join(config.environments) or 'none'})")
-        return [self.reconcile(env, dry_run=dry_run, fetch_error=fetch_error) for env in envs]
+        results = []
+        for env in envs:
+            started = time.perf_counter()
+            result = self.reconcile(env, dry_run=dry_run, fetch_error=fetch_error)
+            result.seconds = time.perf_counter() - started
+            results.append(result)
+        return results
 
     def reconcile(self, config: EnvironmentConfig, *, dry_run: bool = False,
                   fetch_error: str = "") -> EnvironmentResult:

@@ -1,0 +1,102 @@
+"""A workflow's pod logs as text lines: finished pods from their saved log file, running pods from
+the main.log in their scratch directory, and with `follow` until the workflow finishes."""
+
+from __future__ import annotations
+
+import glob
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from reconciler.engine import nodes as N
+from reconciler.runner.pods import log_path, run_dir
+from reconciler.store.base import ObjectStore
+from reconciler.store.errors import NotFound
+
+from .common import ApiError
+
+FINISHED = (N.SUCCEEDED, N.FAILED, N.ERROR)
+POLL = 0.25  # seconds between looks at a followed workflow
+CHUNK = 1 << 16
+
+
+def pod_nodes(wf: dict, node: str | None) -> list[dict]:
+    nodes = sorted(((wf.get("status") or {}).get("nodes") or {}).values(), key=lambda n: n.get("startedAtUnix") or 0)
+    pods = [n for n in nodes if n.get("type") == N.POD]
+    if node:
+        pods = [n for n in pods if node in (n["id"], n.get("name"), n.get("displayName"), n.get("podName"))]
+    return pods
+
+
+def running_log(home: Path, namespace: str, workflow: str, node_id: str) -> Path | None:
+    """The newest scratch main.log of a pod (a pod started again after a restart gets a new one)."""
+    pattern = str(run_dir(home, namespace, workflow) / f"{glob.escape(node_id)}-*" / "main.log")
+    found = glob.glob(pattern)
+    return Path(max(found, key=lambda p: int(Path(p).parent.name.rsplit("-", 1)[-1] or 0))) if found else None
+
+
+class _Tail:
+    """What has been sent of one pod's log, so the running file and the saved copy join up."""
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+        self.offset = 0
+        self.partial = b""
+        self.done = False
+
+    def read(self, path: Path | None, final: bool) -> Iterator[str]:
+        if path is not None:
+            try:
+                with open(path, "rb") as f:
+                    f.seek(self.offset)
+                    while chunk := f.read(CHUNK):
+                        self.offset += len(chunk)
+                        *lines, self.partial = (self.partial + chunk).split(b"\n")
+                        for line in lines:
+                            yield self._line(line)
+            except FileNotFoundError:
+                pass
+        if final:
+            if self.partial:
+                yield self._line(self.partial)
+                self.partial = b""
+            self.done = True
+
+    def _line(self, raw: bytes) -> str:
+        return f"{self.prefix}{raw.decode('utf-8', errors='replace')}\n"
+
+
+def stream_logs(store: ObjectStore, home: Path, namespace: str, name: str, node: str | None,
+                follow: bool) -> Iterator[str]:
+    """The generator behind GET .../log. Checks run before the first line so errors are real 404s."""
+    try:
+        wf = store.get("Workflow", namespace, name)
+    except NotFound:
+        raise ApiError(404, f"workflow {name!r} not found in namespace {namespace}") from None
+    if node and not pod_nodes(wf, node) and ((wf.get("status") or {}).get("phase") in FINISHED or not follow):
+        raise ApiError(404, f"workflow {name} has no step {node!r}")
+    return _lines(store, home, namespace, name, node, follow, wf)
+
+
+def _lines(store: ObjectStore, home: Path, namespace: str, name: str, node: str | None, follow: bool,
+           wf: dict) -> Iterator[str]:
+    tails: dict[str, _Tail] = {}
+    while True:
+        finished = (wf.get("status") or {}).get("phase") in FINISHED
+        for pod in pod_nodes(wf, node):
+            tail = tails.setdefault(pod["id"], _Tail("" if node else f"{pod.get('podName') or pod['displayName']}: "))
+            if tail.done:
+                continue
+            done = N.is_fulfilled(pod)
+            saved = log_path(home, namespace, name, pod["id"])
+            path = saved if done and saved.exists() else running_log(home, namespace, name, pod["id"])
+            yield from tail.read(path, final=done or finished or not follow)
+        if not follow or finished:
+            return
+        # an empty chunk lets the server notice a client that went away while nothing is written
+        yield ""
+        time.sleep(POLL)
+        try:
+            wf = store.get("Workflow", namespace, name)
+        except NotFound:
+            return  # deleted while followed

@@ -1,0 +1,59 @@
+"""/api/v1/sync: environments' sync status and history (the Environment objects), and a pass now."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import Response
+
+from reconciler.sync import status as status_book
+
+from .auth import require_read, require_write
+from .common import ApiError, check_name, json_response, state_of
+
+router = APIRouter(prefix="/api/v1/sync", tags=["sync"])
+
+
+@router.get("/status", dependencies=[Depends(require_read)],
+            summary="Each environment: branch, namespace, commit applied, phase and why")
+def sync_status(request: Request) -> Response:
+    state = state_of(request)
+    loop = state.sync_loop
+    return json_response({
+        "items": [status_book.summary(e) for e in status_book.list_environments(state.store)],
+        "syncing": loop is not None,
+        "firstPassDone": bool(loop and loop.first_pass_done),
+        "passes": loop.passes if loop else 0,
+        "lastError": loop.last_error if loop else "",
+    })
+
+
+@router.get("/history/{env}", dependencies=[Depends(require_read)],
+            summary="The last syncs of an environment, newest first, with their plans")
+def sync_history(request: Request, env: str) -> Response:
+    check_name(env, "environment")
+    found = status_book.read(state_of(request).store, env)
+    if found is None:
+        raise ApiError(404, f"environment {env!r} has not been synced yet")
+    return json_response({"items": list(reversed((found.get("status") or {}).get("history") or []))})
+
+
+@router.post("/", dependencies=[Depends(require_write)], status_code=202, include_in_schema=False)
+@router.post("", dependencies=[Depends(require_write)], status_code=202,
+             summary="Sync now: 202 and a pass soon; with wait=true, 200 and the pass's results")
+async def sync_now(request: Request, wait: bool = False,
+                   env: str | None = Query(None, description="with wait: only this environment")) -> Response:
+    loop = state_of(request).sync_loop
+    if loop is None:
+        raise ApiError(503, "no repository configured: start the daemon with `reconciler up --repo URL|PATH`")
+    if not wait:
+        if env:
+            raise ApiError(400, "env needs wait=true (a background pass syncs every environment)")
+        loop.trigger()
+        return json_response({"triggered": True}, 202)
+    if env:
+        check_name(env, "environment")
+    results = await run_in_threadpool(loop.run_pass, env)
+    if env and not results and loop.last_error.strip("\"'").startswith("no environment"):
+        raise ApiError(404, loop.last_error.strip("\"'"))
+    return json_response({"items": [r.to_dict() for r in results], "error": loop.last_error})

@@ -1,0 +1,188 @@
+"""/api/v1/workflows and /api/v1/cron-workflows: list, get, submit, delete, controls, logs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+from fastapi import APIRouter, Body, Depends, Query, Request
+from fastapi.responses import Response, StreamingResponse
+
+from reconciler import operations
+
+from .auth import require_read, require_write
+from .common import ApiError, check_name, check_namespace, json_response, state_of
+from .logs import stream_logs
+
+router = APIRouter(prefix="/api/v1", tags=["workflows"])
+read = [Depends(require_read)]
+write = [Depends(require_write)]
+
+Scalar = str | int | float | bool
+
+
+def workflow_key(namespace: str, name: str) -> tuple[str, str]:
+    return check_namespace(namespace), check_name(name)
+
+
+def brief(wf: dict) -> dict:
+    """A workflow as listed: metadata and status without the nodes (what `reconciler list -o json` prints)."""
+    status = wf.get("status") or {}
+    return {"metadata": wf["metadata"], "status": {k: v for k, v in status.items() if k != "nodes"}}
+
+
+def _parameters(raw: Any) -> dict[str, str]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict) or not all(isinstance(v, Scalar) for v in raw.values()):
+        raise ApiError(400, "parameters must be an object of name: value (string, number or boolean)")
+    return {str(k): str(v).lower() if isinstance(v, bool) else str(v) for k, v in raw.items()}
+
+
+def _list(request: Request, kind: str, namespace: str | None, limit: int | None) -> Response:
+    if namespace:
+        check_namespace(namespace)
+    items = state_of(request).store.list_brief(kind, namespace or None)
+    items.sort(key=lambda o: o["metadata"].get("creationTimestamp", ""), reverse=True)
+    if limit:
+        items = items[:limit]
+    return json_response({"items": [brief(w) for w in items] if kind == "Workflow" else items})
+
+
+@router.get("/workflows", dependencies=read, summary="List workflows (without their nodes), newest first")
+def list_workflows(request: Request, namespace: str | None = Query(None, description="all namespaces if absent"),
+                   limit: int | None = Query(None, ge=1)) -> Response:
+    return _list(request, "Workflow", namespace, limit)
+
+
+@router.get("/workflows/{namespace}", dependencies=read, summary="List the workflows of a namespace")
+def list_namespace_workflows(request: Request, namespace: str, limit: int | None = Query(None, ge=1)) -> Response:
+    return _list(request, "Workflow", check_namespace(namespace), limit)
+
+
+@router.get("/workflows/{namespace}/{name}", dependencies=read, summary="A workflow with its node status")
+def get_workflow(request: Request, key: tuple[str, str] = Depends(workflow_key)) -> Response:
+    return json_response(operations.get_workflow(state_of(request).store, *key))
+
+
+SUBMIT_EXAMPLE = {"manifest": "apiVersion: argoproj.io/v1alpha1\nkind: Workflow\n...", "parameters": {"size": "big"}}
+
+
+@router.post("/workflows/{namespace}", dependencies=write, status_code=201,
+             summary="Submit workflows: a YAML manifest, or a Workflow object as JSON")
+def submit(request: Request, namespace: str,
+           body: dict[str, Any] = Body(..., examples=[SUBMIT_EXAMPLE],
+                                       description='{"manifest": YAML text, "parameters": {..}, "filename": '
+                                                   'for messages} or a Workflow object ({"workflow": {..}} too)')
+           ) -> Response:
+    check_namespace(namespace)
+    parameters = _parameters(body.get("parameters"))
+    if "manifest" in body:
+        text, filename = body["manifest"], body.get("filename") or "manifest"
+        if not isinstance(text, str) or not isinstance(filename, str):
+            raise ApiError(400, "manifest must be YAML text (a string)")
+    else:
+        obj = body.get("workflow", body)
+        if not isinstance(obj, dict) or obj.get("kind") != "Workflow":
+            raise ApiError(400, 'expected {"manifest": "<yaml>"} or a Workflow object (kind: Workflow)')
+        text, filename = yaml.safe_dump(obj, sort_keys=False), "request"
+    _check_namespaces(text, namespace)
+    created, warnings = operations.submit_text(state_of(request).store, text, filename, namespace, parameters)
+    return json_response({"items": created, "warnings": [str(w) for w in warnings]}, 201)
+
+
+def _check_namespaces(text: str, namespace: str) -> None:
+    """The path's namespace is where workflows go: a document naming another is refused."""
+    try:
+        docs = list(yaml.safe_load_all(text))
+    except yaml.YAMLError:
+        return  # submit_text reports it with its line
+    for doc in docs:
+        meta = doc.get("metadata") if isinstance(doc, dict) else None
+        other = meta.get("namespace") if isinstance(meta, dict) else None
+        if other not in (None, "", namespace):
+            raise ApiError(400, f"the manifest names namespace {other!r} but was submitted to {namespace!r}")
+
+
+@router.delete("/workflows/{namespace}/{name}", dependencies=write,
+               summary="Delete a workflow with its logs and artifacts")
+def delete_workflow(request: Request, key: tuple[str, str] = Depends(workflow_key)) -> Response:
+    state = state_of(request)
+    operations.delete(state.store, state.home, *key)
+    return _done(key, "deleted")
+
+
+def _done(key: tuple[str, str], action: str) -> Response:
+    return json_response({"namespace": key[0], "name": key[1], "action": action})
+
+
+@router.put("/workflows/{namespace}/{name}/suspend", dependencies=write, summary="No new step starts")
+def suspend(request: Request, key: tuple[str, str] = Depends(workflow_key)) -> Response:
+    operations.suspend(state_of(request).store, *key)
+    return _done(key, "suspended")
+
+
+@router.put("/workflows/{namespace}/{name}/resume", dependencies=write,
+            summary="Resume the workflow and its suspend nodes, or one suspend node (with output parameters)")
+def resume(request: Request, key: tuple[str, str] = Depends(workflow_key),
+           body: dict[str, Any] | None = Body(None, examples=[{"node": "approve", "parameters": {"target": "prod"}}])
+           ) -> Response:
+    body = body or {}
+    node = body.get("node")
+    if node is not None and not isinstance(node, str):
+        raise ApiError(400, "node must be a string (a node's id, name or display name)")
+    operations.resume(state_of(request).store, *key, node or None, _parameters(body.get("parameters")))
+    return _done(key, "resumed")
+
+
+@router.put("/workflows/{namespace}/{name}/stop", dependencies=write,
+            summary="Kill running steps, run the exit handler, end as Failed")
+def stop(request: Request, key: tuple[str, str] = Depends(workflow_key)) -> Response:
+    operations.shutdown(state_of(request).store, *key, "Stop")
+    return _done(key, "stopped")
+
+
+@router.put("/workflows/{namespace}/{name}/terminate", dependencies=write,
+            summary="Kill running steps and end as Failed, without the exit handler")
+def terminate(request: Request, key: tuple[str, str] = Depends(workflow_key)) -> Response:
+    operations.shutdown(state_of(request).store, *key, "Terminate")
+    return _done(key, "terminated")
+
+
+@router.put("/workflows/{namespace}/{name}/retry", dependencies=write,
+            summary="Run a finished workflow's failed nodes again")
+def retry(request: Request, key: tuple[str, str] = Depends(workflow_key)) -> Response:
+    return json_response(operations.retry(state_of(request).store, *key))
+
+
+@router.put("/workflows/{namespace}/{name}/resubmit", dependencies=write, status_code=201,
+            summary="A new workflow with the same spec (memoized: reuse outputs of succeeded steps)")
+def resubmit(request: Request, key: tuple[str, str] = Depends(workflow_key),
+             body: dict[str, Any] | None = Body(None, examples=[{"memoized": True, "parameters": {"size": "big"}}])
+             ) -> Response:
+    body = body or {}
+    memoized = body.get("memoized", False)
+    if not isinstance(memoized, bool):
+        raise ApiError(400, "memoized must be true or false")
+    created = operations.resubmit(state_of(request).store, *key, memoized=memoized,
+                                  parameters=_parameters(body.get("parameters")))
+    return json_response(created, 201)
+
+
+@router.get("/workflows/{namespace}/{name}/log", dependencies=read, response_class=StreamingResponse,
+            summary="Pod logs as text lines ('POD: line'; just the line with node=); follow streams until the end")
+def logs(request: Request, key: tuple[str, str] = Depends(workflow_key),
+         node: str | None = Query(None, description="a pod's id, name, display name or pod name"),
+         follow: bool = False) -> StreamingResponse:
+    state = state_of(request)
+    lines = stream_logs(state.store, state.home, *key, node, follow)
+    return StreamingResponse(lines, media_type="text/plain; charset=utf-8",
+                             headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"})
+
+
+@router.get("/cron-workflows", dependencies=read, tags=["cron-workflows"], summary="List CronWorkflows")
+def list_cron_workflows(request: Request, namespace: str | None = Query(None, description="all if absent")
+                        ) -> Response:
+    if namespace:
+        check_namespace(namespace)
+    return json_response({"items": state_of(request).store.list("CronWorkflow", namespace or None)})
