@@ -219,6 +219,10 @@ class _Checker:
                 if isinstance(task, dict):
                     self._invocation(task, at + ("dag", "tasks", j))
         self._mounts(template, at)
+        if "suspend" in template and template.get("synchronization"):
+            # A lock held by a node that only waits would block others for nothing; Argo has no use for it.
+            self.report(at + ("synchronization",), "synchronization is not supported on a suspend template; "
+                        "put it on the steps or DAG that contains the suspend step")
 
     def _invocation(self, step: dict, at: tuple) -> None:
         if isinstance(step.get("template"), str):
