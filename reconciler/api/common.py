@@ -77,3 +77,30 @@ def json_response(obj: Any, status: int = 200, headers: dict[str, str] | None = 
 def error_response(status: int, message: str, problems: list[str] | None = None,
                    headers: dict[str, str] | None = None) -> Response:
     return json_response(error_body(status, message, problems), status, headers)
+
+
+async def _json(request: Request, required: bool) -> Any:
+    """The body as JSON whatever its Content-Type (`curl -d` sends a form type), or a 400."""
+    raw = await request.body()
+    if not raw.strip():
+        if required:
+            raise ApiError(400, "a JSON body is required")
+        return None
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ApiError(400, f"malformed JSON body: {exc}") from None
+
+
+async def json_body(request: Request) -> Any:
+    return await _json(request, True)
+
+
+async def optional_json_body(request: Request) -> Any:
+    return await _json(request, False)
+
+
+def body_doc(description: str, example: dict, required: bool = True) -> dict:
+    """openapi_extra for a route that reads its JSON body through json_body."""
+    return {"requestBody": {"required": required, "description": description, "content": {
+        "application/json": {"schema": {"type": "object"}, "example": example}}}}

@@ -5,13 +5,22 @@ from __future__ import annotations
 from typing import Any
 
 import yaml
-from fastapi import APIRouter, Body, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response, StreamingResponse
 
 from reconciler import operations
 
 from .auth import require_read, require_write
-from .common import ApiError, check_name, check_namespace, json_response, state_of
+from .common import (
+    ApiError,
+    body_doc,
+    check_name,
+    check_namespace,
+    json_body,
+    json_response,
+    optional_json_body,
+    state_of,
+)
 from .logs import stream_logs
 
 router = APIRouter(prefix="/api/v1", tags=["workflows"])
@@ -37,6 +46,14 @@ def _parameters(raw: Any) -> dict[str, str]:
     if not isinstance(raw, dict) or not all(isinstance(v, Scalar) for v in raw.values()):
         raise ApiError(400, "parameters must be an object of name: value (string, number or boolean)")
     return {str(k): str(v).lower() if isinstance(v, bool) else str(v) for k, v in raw.items()}
+
+
+def _object(body: Any) -> dict:
+    if body is None:
+        return {}
+    if not isinstance(body, dict):
+        raise ApiError(400, "the body must be a JSON object")
+    return body
 
 
 def _list(request: Request, kind: str, namespace: str | None, limit: int | None) -> Response:
@@ -69,13 +86,13 @@ SUBMIT_EXAMPLE = {"manifest": "apiVersion: argoproj.io/v1alpha1\nkind: Workflow\
 
 
 @router.post("/workflows/{namespace}", dependencies=write, status_code=201,
-             summary="Submit workflows: a YAML manifest, or a Workflow object as JSON")
-def submit(request: Request, namespace: str,
-           body: dict[str, Any] = Body(..., examples=[SUBMIT_EXAMPLE],
-                                       description='{"manifest": YAML text, "parameters": {..}, "filename": '
-                                                   'for messages} or a Workflow object ({"workflow": {..}} too)')
-           ) -> Response:
+             summary="Submit workflows: a YAML manifest, or a Workflow object as JSON",
+             openapi_extra=body_doc('{"manifest": YAML text, "parameters": {..}, "filename": for messages}, or a '
+                                    'Workflow object (also as {"workflow": {..}})', SUBMIT_EXAMPLE))
+def submit(request: Request, namespace: str, body: Any = Depends(json_body)) -> Response:
     check_namespace(namespace)
+    if not isinstance(body, dict):
+        raise ApiError(400, "the body must be a JSON object")
     parameters = _parameters(body.get("parameters"))
     if "manifest" in body:
         text, filename = body["manifest"], body.get("filename") or "manifest"
@@ -123,11 +140,11 @@ def suspend(request: Request, key: tuple[str, str] = Depends(workflow_key)) -> R
 
 
 @router.put("/workflows/{namespace}/{name}/resume", dependencies=write,
-            summary="Resume the workflow and its suspend nodes, or one suspend node (with output parameters)")
+            summary="Resume the workflow and its suspend nodes, or one suspend node (with output parameters)",
+            openapi_extra=body_doc("optional", {"node": "approve", "parameters": {"target": "prod"}}, False))
 def resume(request: Request, key: tuple[str, str] = Depends(workflow_key),
-           body: dict[str, Any] | None = Body(None, examples=[{"node": "approve", "parameters": {"target": "prod"}}])
-           ) -> Response:
-    body = body or {}
+           body: Any = Depends(optional_json_body)) -> Response:
+    body = _object(body)
     node = body.get("node")
     if node is not None and not isinstance(node, str):
         raise ApiError(400, "node must be a string (a node's id, name or display name)")
@@ -156,11 +173,11 @@ def retry(request: Request, key: tuple[str, str] = Depends(workflow_key)) -> Res
 
 
 @router.put("/workflows/{namespace}/{name}/resubmit", dependencies=write, status_code=201,
-            summary="A new workflow with the same spec (memoized: reuse outputs of succeeded steps)")
+            summary="A new workflow with the same spec (memoized: reuse outputs of succeeded steps)",
+            openapi_extra=body_doc("optional", {"memoized": True, "parameters": {"size": "big"}}, False))
 def resubmit(request: Request, key: tuple[str, str] = Depends(workflow_key),
-             body: dict[str, Any] | None = Body(None, examples=[{"memoized": True, "parameters": {"size": "big"}}])
-             ) -> Response:
-    body = body or {}
+             body: Any = Depends(optional_json_body)) -> Response:
+    body = _object(body)
     memoized = body.get("memoized", False)
     if not isinstance(memoized, bool):
         raise ApiError(400, "memoized must be true or false")

@@ -242,10 +242,15 @@ def promote(obj: Context, source: str, target: str, repo: str | None) -> None:
 @click.option("--bare", is_flag=True, help="A bare repository, to use as a 'remote'.")
 @click.option("--source", type=click.Path(file_okay=False, exists=True), default=None,
               help="The sample-repo folder (default: the one in reconciler's source tree).")
-def sample_repo(dest: str, bare: bool, source: str | None) -> None:
+@click.option("--exist-ok", is_flag=True, help="If DEST is already a git repository, keep it and succeed.")
+def sample_repo(dest: str, bare: bool, source: str | None, exist_ok: bool) -> None:
     """Create a git repository with dev, qa and main branches from the sample workflows."""
     from reconciler.sync.sample import BRANCHES, make_sample_repo
 
+    if exist_ok and ((Path(dest) / ".git").exists() or (Path(dest) / "HEAD").is_file()):
+        # Recreating it would rewrite history under a daemon that already synced it.
+        click.echo(f"{dest} exists; kept as it is")
+        return
     try:
         path = make_sample_repo(Path(dest), Path(source) if source else None, bare=bare)
     except (FileNotFoundError, FileExistsError) as exc:

@@ -22,8 +22,12 @@ AUTHOR = git.Actor("reconciler sample", "sample@reconciler.invalid")
 
 
 def find_sample_source() -> Path | None:
-    candidate = Path(__file__).resolve().parents[2] / "sample-repo"
-    return candidate if (candidate / "reconciler.yaml").is_file() else None
+    """The checkout's sample-repo/ (editable install), else ./sample-repo (a plain `pip install .`
+    run from the checkout, as in the README's quick start)."""
+    for candidate in (Path(__file__).resolve().parents[2] / "sample-repo", Path.cwd() / "sample-repo"):
+        if (candidate / "reconciler.yaml").is_file():
+            return candidate
+    return None
 
 
 def make_sample_repo(dest: Path, source: Path | None = None, *, bare: bool = False) -> Path:
