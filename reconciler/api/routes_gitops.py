@@ -53,7 +53,12 @@ async def sync_now(request: Request, wait: bool = False,
         return json_response({"triggered": True}, 202)
     if env:
         check_name(env, "environment")
-    results = await run_in_threadpool(loop.run_pass, env)
-    if env and not results and loop.last_error.strip("\"'").startswith("no environment"):
-        raise ApiError(404, loop.last_error.strip("\"'"))
+    # An environment not synced yet may be new in reconciler.yaml: a full pass finds out, and a bad
+    # name never reaches SyncLoop.run_pass (whose failure would show as the loop's lastError).
+    known = env is None or status_book.read(state_of(request).store, env) is not None
+    results = await run_in_threadpool(loop.run_pass, env if known else None)
+    if env:
+        results = [r for r in results if r.environment == env]
+        if not results and not loop.last_error:
+            raise ApiError(404, f"no environment {env!r} in the repository's reconciler.yaml")
     return json_response({"items": [r.to_dict() for r in results], "error": loop.last_error})
