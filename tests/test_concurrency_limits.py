@@ -151,7 +151,12 @@ def release_gate(home: Path, name: str) -> None:
 
 
 def phases(snap: dict) -> dict[str, str | None]:
-    return {name: (wf.get("status") or {}).get("phase") for name, wf in snap.items()}
+    """Each workflow's phase; "Waiting" for a Pending one the runner has seen (it says why it waits)."""
+    out = {}
+    for name, wf in snap.items():
+        status = wf.get("status") or {}
+        out[name] = "Waiting" if status.get("phase") == "Pending" and status.get("message") else status.get("phase")
+    return out
 
 
 @pytest.fixture
@@ -264,9 +269,9 @@ def test_cli_semaphore_set_and_list_show_sizes_and_holders(home: Path, tmp_path:
 
     with Daemon(home) as d:
         assert d.store.get("ConfigMap", NS, "my-config")["data"] == {"workflow": "1"}
-        snap, _ = watch(d.store, names, until=lambda s: sorted(phases(s).values()) == ["Pending", "Running"])
+        snap, _ = watch(d.store, names, until=lambda s: sorted(phases(s).values()) == ["Running", "Waiting"])
         running = next(n for n, p in phases(snap).items() if p == "Running")
-        pending = next(n for n, p in phases(snap).items() if p == "Pending")
+        pending = next(n for n, p in phases(snap).items() if p == "Waiting")
         assert snap[pending]["status"]["message"] == "Waiting for semaphore my-config/workflow, 1/1 held"
 
         listed = json.loads(run_cli(home, "semaphore", "list", "-n", NS, "-o", "json", check=True).stdout)
@@ -290,11 +295,11 @@ def test_raising_a_semaphore_size_lets_waiting_workflows_run(home: Path) -> None
     with Daemon(home) as d:
         set_configmap(d.store, "my-config", {"workflow": "1"})
         names = [submit(d.store, gated_workflow(f"raised-{i}", sync)) for i in range(3)]
-        snap, _ = watch(d.store, names, until=lambda s: sorted(phases(s).values()) == ["Pending", "Pending", "Running"])
+        snap, _ = watch(d.store, names, until=lambda s: sorted(phases(s).values()) == ["Running", "Waiting", "Waiting"])
         first = next(n for n, p in phases(snap).items() if p == "Running")
         time.sleep(0.5)   # they stay waiting while the size is 1
-        assert sorted(phases(watch(d.store, names, until=lambda s: True)[0]).values()) == ["Pending", "Pending",
-                                                                                          "Running"]
+        assert sorted(phases(watch(d.store, names, until=lambda s: True)[0]).values()) == ["Running", "Waiting",
+                                                                                          "Waiting"]
 
         run_cli(home, "semaphore", "set", "my-config/workflow", "3", "-n", NS, check=True)
         snap, _ = watch(d.store, names, until=lambda s: all(p == "Running" for p in phases(s).values()), timeout=10)
