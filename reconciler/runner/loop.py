@@ -222,6 +222,8 @@ class WorkflowRunner:
             at = op.next_timer()
             if at is not None:
                 timeout = max(0.0, min(timeout, at - now))
+        if self._released and self.waiting:
+            timeout = 0.0  # a slot was just freed: admit the next workflow now, not after a nap
         results = self.executor.poll(timeout) if self.executor.running() else self._idle(timeout)
         self._feed(results)
         changed = bool(results)
@@ -340,6 +342,10 @@ class WorkflowRunner:
         if op is None:
             return
         log.warning("workflow %s/%s: no longer driven here (%s)", *key, why, extra=_ctx(key))
+        prefix = f"{key[0]}/{key[1]}"
+        for holder in [h for h in self.locks.held if h == prefix or h.startswith(prefix + "/")]:
+            # Not ours to free any more; forgetting them lets a dead new owner's holds be seen as stale.
+            del self.locks.held[holder]
         for node_id in list(op.running_pods):
             self.executor.kill(node_id, why)
             self.op_of_node.pop(node_id, None)
