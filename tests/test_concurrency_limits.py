@@ -29,6 +29,9 @@ from reconciler.runner import WorkflowRunner
 from reconciler.store import open_store
 from tests.conftest import run_cli
 
+# Daemons and many step processes: one worker runs these one after another.
+pytestmark = pytest.mark.xdist_group("daemon")
+
 NS = "default"
 FINISHED = ("Succeeded", "Failed", "Error")
 

@@ -21,7 +21,7 @@ import pytest
 from reconciler.store import open_store
 from tests.conftest import run_cli
 
-pytestmark = pytest.mark.xdist_group("chaos")
+pytestmark = pytest.mark.xdist_group("daemon")
 
 WORKFLOW = """
 apiVersion: argoproj.io/v1alpha1

@@ -17,6 +17,9 @@ import pytest
 
 from tests.conftest import run_cli
 
+# Daemons and many step processes: one worker runs these one after another.
+pytestmark = pytest.mark.xdist_group("daemon")
+
 FINISHED = ("Succeeded", "Failed", "Error")
 
 
