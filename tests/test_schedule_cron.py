@@ -10,7 +10,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reconciler.schedule.cron import ScheduleError, parse_expression, parse_schedule
 from reconciler.schedule.triggers import (
     ScheduleTrigger,
     due_fire,
@@ -19,6 +18,7 @@ from reconciler.schedule.triggers import (
     next_fire_time,
     parse_cron_spec,
 )
+from reconciler.spec.cron import ScheduleError, parse_expression, parse_schedule
 
 UTC = timezone.utc
 NY = ZoneInfo("America/New_York")

@@ -42,8 +42,8 @@ def cron() -> None:
 
 def next_run(obj: dict, now: float | None = None) -> datetime | None:
     """When the CronWorkflow fires next (None if suspended or its spec is unusable)."""
-    from reconciler.schedule.cron import local_zone
     from reconciler.schedule.triggers import ScheduleError, parse_cron_spec
+    from reconciler.spec.cron import local_zone
 
     spec = obj.get("spec") or {}
     if spec.get("suspend"):
@@ -115,8 +115,8 @@ def cron_get(obj: Context, name: str, namespace: str, output: str | None) -> Non
 
 
 def _details(item: dict, now: float) -> Table:
-    from reconciler.schedule.cron import local_zone
     from reconciler.schedule.triggers import ScheduleError, parse_cron_spec, schedule_strings
+    from reconciler.spec.cron import local_zone
 
     meta, spec, status = item["metadata"], item.get("spec") or {}, item.get("status") or {}
     rows = [

@@ -3,7 +3,8 @@
 The daemon starts one `CronScheduler`; everything else here is the deterministic core it uses.
 """
 
-from .cron import Schedule, ScheduleError, parse_expression, parse_schedule
+from reconciler.spec.cron import Schedule, ScheduleError, parse_expression, parse_schedule
+
 from .firing import CRON_LABEL, SCHEDULED_ANNOTATION, FireResult, build_scheduled_workflow, fire, workflow_name
 from .history import beyond_limits, delete_workflow_data, enforce_history
 from .scheduler import CronScheduler

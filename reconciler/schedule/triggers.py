@@ -15,7 +15,7 @@ from datetime import datetime, timedelta, timezone, tzinfo
 
 from apscheduler.triggers.base import BaseTrigger
 
-from .cron import Schedule, ScheduleError, local_zone, parse_schedule, zone
+from reconciler.spec.cron import Schedule, ScheduleError, local_zone, parse_schedule, zone
 
 UTC = timezone.utc
 DEFAULT_SUCCESSFUL_HISTORY = 3

@@ -98,6 +98,8 @@ class _Checker:
         self.problems.append(Problem(self.doc.filename, self.doc.line_of(at), format_path(at), message))
 
     def run(self) -> list[Problem]:
+        if self.doc.kind == "CronWorkflow":
+            self._schedules()
         spec, prefix = workflow_spec(self.doc)
         if spec is None:
             return self.problems
@@ -115,6 +117,28 @@ class _Checker:
             if isinstance(template, dict):
                 self._template(template, prefix + ("templates", i))
         return self.problems
+
+    def _schedules(self) -> None:
+        """Cron expressions and time zones are checked here, not first when the schedule fires."""
+        from reconciler.spec.cron import ScheduleError, parse_expression, zone
+
+        spec = self.doc.obj.get("spec")
+        if not isinstance(spec, dict):
+            return
+        entries = [(("spec", "schedule"), spec["schedule"])] if isinstance(spec.get("schedule"), str) else []
+        schedules = spec.get("schedules")
+        entries += [(("spec", "schedules", i), text) for i, text in enumerate(schedules or [])
+                    if isinstance(text, str)] if isinstance(schedules, list) else []
+        for at, text in entries:
+            try:
+                parse_expression(text)
+            except ScheduleError as exc:
+                self.report(at, str(exc))
+        if isinstance(spec.get("timezone"), str):
+            try:
+                zone(spec["timezone"], None)
+            except ScheduleError as exc:
+                self.report(("spec", "timezone"), str(exc))
 
     def _workflow_template_ref(self, spec: dict, prefix: tuple) -> dict | None:
         at = prefix + ("workflowTemplateRef",)
