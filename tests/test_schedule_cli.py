@@ -45,11 +45,26 @@ spec:
 
 @pytest.fixture
 def applied(home: Path, tmp_path: Path) -> Path:
+    good, broken = CRON.split("---\n")
     path = tmp_path / "crons.yaml"
-    path.write_text(CRON)
+    path.write_text(good)
     out = run_cli(home, "apply", str(path), check=True).stdout
     assert "cronworkflow/nightly created" in out
+    # lint refuses an unusable schedule; one that reached the store another way must still show.
+    with open_store(home / "store.db") as store:
+        obj = yaml.safe_load(broken)
+        obj["metadata"]["namespace"] = "default"
+        store.create(obj)
     return home
+
+
+def test_apply_refuses_an_unusable_schedule_with_file_and_line(home: Path, tmp_path: Path):
+    path = tmp_path / "crons.yaml"
+    path.write_text(CRON)
+    proc = run_cli(home, "apply", str(path))
+    assert proc.returncode == 2
+    assert f"{path}:21: spec.schedule: schedule 'every day at nine'" in proc.stderr
+    assert run_cli(home, "cron", "list", "-o", "name", check=True).stdout.split() == []
 
 
 def table(stdout: str) -> tuple[list[str], dict[str, str]]:
