@@ -9,7 +9,7 @@ import click
 import yaml
 
 from reconciler import operations
-from reconciler.cli import controls, cron, gitops, render
+from reconciler.cli import controls, cron, gitops, remote, render
 from reconciler.cli.common import (
     console,
     err,
@@ -29,8 +29,10 @@ APPLY_KINDS = {"WorkflowTemplate", "ClusterWorkflowTemplate", "CronWorkflow", "C
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--home", envvar="RECONCILER_HOME", type=click.Path(file_okay=False), help="Data directory.")
+@click.option("--server", envvar="RECONCILER_SERVER", metavar="URL",
+              help="A daemon's HTTP API to work through (token: RECONCILER_API_TOKEN); see docs/API.md.")
 @click.pass_context
-def cli(ctx: click.Context, home: str | None) -> None:
+def cli(ctx: click.Context, home: str | None, server: str | None) -> None:
     """Run Argo-format workflows without a cluster, and keep them in sync with git."""
     ctx.obj = Context(home)
     ctx.call_on_close(ctx.obj.close)
@@ -237,6 +239,7 @@ def _list_objects(obj: Context, kind: str, namespace: str, output: str | None, e
 controls.register(cli)
 gitops.register(cli)
 cron.register(cli)
+remote.route(cli)  # with --server/RECONCILER_SERVER, commands go through the daemon's API
 
 
 def main() -> None:

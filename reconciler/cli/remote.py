@@ -1,0 +1,397 @@
+"""The CLI against a daemon's HTTP API: `reconciler --server URL ...` or RECONCILER_SERVER=URL, with
+the token from RECONCILER_API_TOKEN (or _FILE).
+
+route(cli) wraps the callbacks of the commands listed in ROUTES: with a server set, the command's
+remote form below runs instead of the local one, with the same arguments and the same output (tables
+from render.py, -o json the same objects). Commands that only make sense on this machine (LOCAL) run
+as usual; any other command refuses with --server rather than quietly acting on the local store.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlencode, urlsplit
+
+import click
+import yaml
+
+from reconciler.cli import render
+from reconciler.cli.common import console, err, fail, fail_operation, parse_parameters, print_json
+
+FINISHED = ("Succeeded", "Failed", "Error")
+LOCAL = {"up", "lint", "sample-repo", "promote"}  # no store involved, or the daemon itself
+POLL = 0.5
+
+
+class RemoteError(Exception):
+    """An error answer of the API; shaped like operations.OperationError for fail_operation."""
+
+    def __init__(self, message: str, status: int, problems: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.problems = problems or []
+
+
+class Remote:
+    def __init__(self, server: str, token: str | None, timeout: float = 60) -> None:
+        parts = urlsplit(server if "://" in server else f"http://{server}")
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            fail(f"--server {server}: expected a URL such as http://127.0.0.1:8080")
+        self.base = f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}"
+        self.token = token
+        self.timeout = timeout
+
+    def _open(self, method: str, path: str, body: Any = None, query: dict | None = None,
+              timeout: float | None = None) -> Any:
+        url = self.base + path
+        if query:
+            url += "?" + urlencode({k: v for k, v in query.items() if v is not None})
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(url, data=data, method=method)
+        if data is not None:
+            req.add_header("Content-Type", "application/json")
+        if self.token:
+            req.add_header("Authorization", f"Bearer {self.token}")
+        try:
+            return urllib.request.urlopen(req, timeout=timeout or self.timeout)  # noqa: S310 - the user's URL
+        except urllib.error.HTTPError as exc:
+            raise _error(exc) from None
+        except (urllib.error.URLError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            fail(f"cannot reach the reconciler API at {self.base}: {reason}", 1)
+
+    def call(self, method: str, path: str, body: Any = None, query: dict | None = None,
+             timeout: float | None = None) -> Any:
+        with self._open(method, path, body, query, timeout) as resp:
+            raw = resp.read()
+        return json.loads(raw) if raw else None
+
+    def lines(self, path: str, query: dict | None = None) -> Iterator[str]:
+        with self._open("GET", path, query=query, timeout=3600) as resp:
+            for raw in resp:
+                yield raw.decode("utf-8", errors="replace").rstrip("\n")
+
+
+def _error(exc: urllib.error.HTTPError) -> RemoteError:
+    try:
+        body = json.loads(exc.read())
+        message, problems = body.get("message") or str(exc), body.get("problems") or []
+    except (ValueError, AttributeError):
+        message, problems = f"{exc.code} {exc.reason}", []
+    if exc.code == 401:
+        message += " (set RECONCILER_API_TOKEN to the daemon's token)"
+    return RemoteError(message, exc.code, problems)
+
+
+def _wf_path(namespace: str, name: str, action: str = "") -> str:
+    return f"/api/v1/workflows/{quote(namespace, safe='')}/{quote(name, safe='')}" + (f"/{action}" if action else "")
+
+
+def _client() -> Remote:
+    from reconciler.api.settings import ApiConfigError, read_secret
+
+    server = click.get_current_context().find_root().params.get("server")
+    try:
+        token = read_secret(os.environ, "RECONCILER_API_TOKEN")
+    except ApiConfigError as exc:
+        fail(str(exc))
+    return Remote(server, token)
+
+
+# ---- workflows ---------------------------------------------------------------------------------------
+
+def list_cmd(api: Remote, namespace: str, all_namespaces: bool, output: str | None, **_: Any) -> None:
+    items = api.call("GET", "/api/v1/workflows", query={"namespace": None if all_namespaces else namespace})["items"]
+    if output == "json":
+        print_json(items)
+    elif output == "name":
+        for w in items:
+            click.echo(w["metadata"]["name"])
+    else:
+        console.print(render.workflows_table(items))
+
+
+def get(api: Remote, name: str, namespace: str, output: str | None, **_: Any) -> None:
+    wf = api.call("GET", _wf_path(namespace, name))
+    if output == "json":
+        print_json(wf)
+    elif output == "yaml":
+        click.echo(yaml.safe_dump(wf, sort_keys=False))
+    else:
+        console.print(render.workflow_view(wf))
+
+
+def submit(api: Remote, file: str, parameters: tuple[str, ...], watch: bool, wait: bool, namespace: str,
+           output: str | None, **_: Any) -> None:
+    params = parse_parameters(parameters)
+    try:
+        text = Path(file).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        fail(f"{file}: {getattr(exc, 'strerror', None) or exc}")
+    reply = api.call("POST", f"/api/v1/workflows/{quote(namespace, safe='')}",
+                     {"manifest": text, "parameters": params, "filename": file})
+    for warning in reply.get("warnings", []):
+        err.print(warning)
+    created = reply["items"]
+    for wf in created:
+        name = wf["metadata"]["name"]
+        if output == "name":
+            click.echo(name)
+        elif not (watch or wait):
+            click.echo(f"Name: {name}\nNamespace: {namespace}\nStatus: Pending")
+    if watch or wait:
+        phases = [_follow(api, wf, watch=watch, output=output) for wf in created]
+        sys.exit(0 if all(p == "Succeeded" for p in phases) else 1)
+
+
+def _follow(api: Remote, wf: dict, *, watch: bool, output: str | None) -> str:
+    """Poll until the daemon has finished the workflow (what run_here does for a local run)."""
+    ns, name = wf["metadata"]["namespace"], wf["metadata"]["name"]
+
+    def poll(on_change: Callable[[dict], None] | None = None) -> dict:
+        while True:
+            current = api.call("GET", _wf_path(ns, name))
+            if on_change:
+                on_change(current)
+            if (current.get("status") or {}).get("phase") in FINISHED:
+                return current
+            time.sleep(POLL)
+
+    try:
+        if watch:
+            from rich.live import Live
+
+            with Live(render.workflow_view(wf), console=console, refresh_per_second=8, transient=False) as live:
+                final = poll(lambda w: live.update(render.workflow_view(w)))
+            console.print()
+        else:
+            final = poll()
+    except KeyboardInterrupt:
+        fail(f"interrupted; {name} goes on in the daemon", 130)
+    phase = final["status"]["phase"]
+    if output == "json":
+        print_json(final)
+    elif not watch and output != "name":
+        console.print(render.workflow_view(final))
+    return phase
+
+
+def delete(api: Remote, names: tuple[str, ...], namespace: str, **_: Any) -> None:
+    for name in names:
+        api.call("DELETE", _wf_path(namespace, name))
+        click.echo(f'Workflow "{name}" deleted')
+
+
+def logs(api: Remote, name: str, node: str | None, namespace: str, follow: bool = False, **_: Any) -> None:
+    for line in api.lines(_wf_path(namespace, name, "log"), {"node": node, "follow": "true" if follow else None}):
+        click.echo(line)
+
+
+def suspend(api: Remote, name: str, namespace: str, **_: Any) -> None:
+    api.call("PUT", _wf_path(namespace, name, "suspend"))
+    click.echo(f"workflow {name} suspended")
+
+
+def resume(api: Remote, name: str, node: str | None, parameters: tuple[str, ...], namespace: str, **_: Any) -> None:
+    api.call("PUT", _wf_path(namespace, name, "resume"), {"node": node, "parameters": parse_parameters(parameters)})
+    click.echo(f"workflow {name} resumed" + (f" (node {node})" if node else ""))
+
+
+def stop(api: Remote, name: str, namespace: str, **_: Any) -> None:
+    api.call("PUT", _wf_path(namespace, name, "stop"))
+    click.echo(f"workflow {name} stopped")
+
+
+def terminate(api: Remote, name: str, namespace: str, **_: Any) -> None:
+    api.call("PUT", _wf_path(namespace, name, "terminate"))
+    click.echo(f"workflow {name} terminated")
+
+
+def retry(api: Remote, name: str, wait: bool, namespace: str, **_: Any) -> None:
+    wf = api.call("PUT", _wf_path(namespace, name, "retry"))
+    click.echo(f"workflow {name} retried")
+    if wait:
+        sys.exit(0 if _follow(api, wf, watch=False, output=None) == "Succeeded" else 1)
+
+
+def resubmit(api: Remote, name: str, memoized: bool, parameters: tuple[str, ...], wait: bool, namespace: str,
+             output: str | None, **_: Any) -> None:
+    created = api.call("PUT", _wf_path(namespace, name, "resubmit"),
+                       {"memoized": memoized, "parameters": parse_parameters(parameters)})
+    new_name = created["metadata"]["name"]
+    click.echo(new_name if output == "name" else f"Name: {new_name}\nResubmitted from: {name}")
+    if wait:
+        sys.exit(0 if _follow(api, created, watch=False, output=None) == "Succeeded" else 1)
+
+
+class _CronStore:
+    """Just enough of a store for the local `cron list`, read through the API: same table, same JSON."""
+
+    def __init__(self, api: Remote) -> None:
+        self.api = api
+
+    def list(self, kind: str, namespace: str | None = None) -> list[dict]:
+        assert kind == "CronWorkflow", kind
+        return self.api.call("GET", "/api/v1/cron-workflows", query={"namespace": namespace})["items"]
+
+
+class _CronContext:
+    def __init__(self, api: Remote) -> None:
+        self.store = _CronStore(api)
+
+
+def cron_list(api: Remote, *, local: Callable[..., None], **kwargs: Any) -> None:
+    getattr(local, "__wrapped__", local)(_CronContext(api), **kwargs)
+
+
+# ---- GitOps ------------------------------------------------------------------------------------------
+
+def _phase(phase: str):
+    from rich.text import Text
+
+    from reconciler.cli.gitops import PHASE_STYLE
+
+    return Text(phase, style=PHASE_STYLE.get(phase, ""))
+
+
+def status(api: Remote, environment: str | None, output: str | None, **_: Any) -> None:
+    from rich.table import Table
+
+    from reconciler.cli.gitops import console as gconsole
+    from reconciler.sync.reconcile import short
+
+    envs = api.call("GET", "/api/v1/sync/status")["items"]
+    if environment:
+        envs = [e for e in envs if e["name"] == environment]
+        if not envs:
+            fail(f"environment {environment!r} has not been synced yet", 1)
+    if output == "json":
+        click.echo(json.dumps(envs, indent=2))
+        return
+    if not envs:
+        click.echo("no environments synced yet: run `reconciler sync --repo URL|PATH`")
+        return
+    table = Table(box=None, padding=(0, 2), show_edge=False)
+    for column in ("NAME", "BRANCH", "NAMESPACE", "COMMIT", "PHASE", "DRIFT", "SYNCED", "MESSAGE"):
+        table.add_column(column, overflow="fold" if column == "MESSAGE" else None)
+    for env in envs:
+        table.add_row(env["name"], env["branch"] or "", env["namespace"] or "", short(env["commit"]),
+                      _phase(env["phase"]), str(env["driftCount"]), render.age(env["lastSyncTime"]) + " ago",
+                      env["message"])
+    gconsole.print(table)
+    if output == "wide":
+        for env in envs:
+            for p in env["problems"]:
+                click.echo(f"{env['name']}: {p['file']}:{p['line']}: {p['field']}: {p['message']}")
+
+
+def sync(api: Remote, environment: str | None, accept_force_push: bool, output: str | None, **_: Any) -> None:
+    from rich.text import Text
+
+    from reconciler.cli.gitops import console as gconsole
+
+    if accept_force_push:
+        fail("--accept-force-push is not available with --server: run `reconciler sync` where the daemon runs")
+    reply = api.call("POST", "/api/v1/sync", query={"wait": "true", "env": environment}, timeout=600)
+    results = reply["items"]
+    if reply.get("error"):
+        fail(f"cannot read the repository's environments:\n{reply['error']}")
+    if output == "json":
+        click.echo(json.dumps(results, indent=2))
+    else:
+        for res in results:
+            gconsole.print(Text.assemble((res["name"], "bold"), f" (branch {res['branch']} -> namespace "
+                                         f"{res['namespace']}) ", _phase(res["phase"]), f": {res['message']}"),
+                           highlight=False)
+            for p in res.get("problems", []):
+                click.echo(f"  {p['file']}:{p['line']}: {p['field']}: {p['message']}", err=True)
+            for change in res["plan"]["changes"] if res.get("applied") else []:
+                sign = {"create": "+", "update": "~", "delete": "-"}[change["action"]]
+                drift = " [drift]" if change["drift"] else ""
+                source = f" ({change['path']})" if change.get("path") else ""
+                gconsole.print(f"  {sign} {change['kind']} {change['namespace']}/{change['name']}: "
+                               f"{change['reason']}{drift}{source}", highlight=False, markup=False)
+    sys.exit(1 if any(r["phase"] == "Failed" for r in results) else 0)
+
+
+def history(api: Remote, environment: str | None, output: str | None, **_: Any) -> None:
+    from rich.text import Text
+
+    from reconciler.cli.gitops import console as gconsole
+    from reconciler.sync.reconcile import short
+
+    if not environment:
+        fail("history needs --env ENV")
+    try:
+        entries = api.call("GET", f"/api/v1/sync/history/{quote(environment, safe='')}")["items"]
+    except RemoteError as exc:
+        if exc.status == 404:
+            fail(f"environment {environment!r} has not been synced yet", 1)
+        raise
+    if output == "json":
+        click.echo(json.dumps(entries, indent=2))
+        return
+    for entry in entries:
+        gconsole.print(Text.assemble((entry["time"], "bold"), f"  {short(entry.get('commit'))}  ",
+                                     _phase(entry["phase"]), f"  {entry['message']}"), highlight=False)
+        for change in entry["plan"]["changes"]:
+            drift = " [drift]" if change["drift"] else ""
+            gconsole.print(f"    {change['action']} {change['kind']} {change['namespace']}/{change['name']}: "
+                           f"{change['reason']}{drift}", highlight=False, markup=False)
+            if output == "wide":
+                for line in change.get("diff", "").splitlines():
+                    gconsole.print("        " + line, highlight=False, markup=False)
+
+
+ROUTES: dict[tuple[str, ...], Callable[..., None]] = {
+    ("list",): list_cmd, ("get",): get, ("submit",): submit, ("delete",): delete, ("logs",): logs,
+    ("suspend",): suspend, ("resume",): resume, ("stop",): stop, ("terminate",): terminate, ("retry",): retry,
+    ("resubmit",): resubmit, ("cron", "list"): cron_list, ("status",): status, ("sync",): sync,
+    ("history",): history,
+}
+
+
+# ---- wiring ------------------------------------------------------------------------------------------
+
+def route(cli: click.Group) -> None:
+    """Give every command of `cli` its remote form (see the module docstring)."""
+    for path, command in _leaves(cli, ()):
+        if path[0] in LOCAL:
+            continue
+        remote = ROUTES.get(path)
+        if remote is cron_list:
+            remote = functools.partial(cron_list, local=command.callback)
+        command.callback = _wrap(command.callback, remote, " ".join(path))
+
+
+def _leaves(group: click.Group, prefix: tuple[str, ...]) -> Iterator[tuple[tuple[str, ...], click.Command]]:
+    for name, command in group.commands.items():
+        if isinstance(command, click.Group):
+            yield from _leaves(command, (*prefix, name))
+        else:
+            yield (*prefix, name), command
+
+
+def _wrap(local: Callable[..., Any], remote: Callable[..., None] | None, name: str) -> Callable[..., Any]:
+    @functools.wraps(local)
+    def callback(*args: Any, **kwargs: Any) -> Any:
+        if not click.get_current_context().find_root().params.get("server"):
+            return local(*args, **kwargs)
+        if remote is None:
+            fail(f"`reconciler {name}` has no remote form: run it where the daemon's data directory is, "
+                 "or unset --server/RECONCILER_SERVER")
+        try:
+            return remote(_client(), **kwargs)
+        except RemoteError as exc:
+            fail_operation(exc)
+
+    return callback
