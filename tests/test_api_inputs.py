@@ -121,6 +121,7 @@ def test_invalid_workflows_are_400_with_file_line_problems(api):
 
 
 def test_submit_as_manifest_or_object_then_controls(api):
+    assert len(api.client.get("/api/v1/workflows").json()["items"]) == 1  # cached now; writes must show
     created = api.client.request("POST", "/api/v1/workflows/team-a",
                                  {"manifest": HELLO.replace("{name: hello}", "{generateName: hi-}"),
                                   "parameters": {}})
@@ -146,6 +147,11 @@ def test_submit_as_manifest_or_object_then_controls(api):
     assert api.client.request("PUT", f"/api/v1/workflows/team-a/{name}/retry").status == 409  # not finished
     assert api.client.request("DELETE", f"/api/v1/workflows/team-a/{name}").status == 200
     assert api.client.get(f"/api/v1/workflows/team-a/{name}").status == 404
+    assert name not in {w["metadata"]["name"] for w in api.client.get("/api/v1/workflows").json()["items"]}
+    api.store.patch("Workflow", "team-a", "as-json", {"status": {"phase": "Failed"}})
+    phases = {w["metadata"]["name"]: w["status"].get("phase") for w in
+              api.client.get("/api/v1/workflows?namespace=team-a").json()["items"]}
+    assert phases["as-json"] == "Failed"
 
 
 def test_unknown_workflow_is_404_and_nothing_changes(api):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,9 @@ class ApiState:
     # Hook for the metrics module: an ASGI app (e.g. prometheus_client.make_asgi_app(registry)) that
     # create_app serves, unauthenticated, at /metrics. None: /metrics answers 404.
     metrics_app: Any = None
+    # Encoded list replies by (kind, namespace, limit), each with the store version it was read at: a
+    # list is answered again without reading or encoding anything while nothing has been written.
+    list_cache: dict = field(default_factory=dict)
 
 
 class ApiError(Exception):

@@ -28,6 +28,7 @@ read = [Depends(require_read)]
 write = [Depends(require_write)]
 
 Scalar = str | int | float | bool
+LIST_CACHE_SIZE = 32
 
 
 def workflow_key(namespace: str, name: str) -> tuple[str, str]:
@@ -59,11 +60,26 @@ def _object(body: Any) -> dict:
 def _list(request: Request, kind: str, namespace: str | None, limit: int | None) -> Response:
     if namespace:
         check_namespace(namespace)
-    items = state_of(request).store.list_brief(kind, namespace or None)
-    items.sort(key=lambda o: o["metadata"].get("creationTimestamp", ""), reverse=True)
+    state = state_of(request)
+    key = (kind, namespace or None, limit)
+    try:
+        version = state.store.current_version()  # read before the list: never cache newer under older
+    except NotImplementedError:
+        version = None
+    cached = state.list_cache.get(key)
+    if version is not None and cached is not None and cached[0] == version:
+        return Response(cached[1], media_type="application/json")
+    items = state.store.list_brief(kind, namespace or None)
+    if kind == "Workflow":  # newest first, as `reconciler list`; other kinds by (namespace, name)
+        items.sort(key=lambda o: o["metadata"].get("creationTimestamp", ""), reverse=True)
     if limit:
         items = items[:limit]
-    return json_response({"items": [brief(w) for w in items] if kind == "Workflow" else items})
+    response = json_response({"items": [brief(w) for w in items] if kind == "Workflow" else items})
+    if version is not None:
+        if len(state.list_cache) >= LIST_CACHE_SIZE:
+            state.list_cache.clear()
+        state.list_cache[key] = (version, response.body)
+    return response
 
 
 @router.get("/workflows", dependencies=read, summary="List workflows (without their nodes), newest first")
@@ -200,6 +216,4 @@ def logs(request: Request, key: tuple[str, str] = Depends(workflow_key),
 @router.get("/cron-workflows", dependencies=read, tags=["cron-workflows"], summary="List CronWorkflows")
 def list_cron_workflows(request: Request, namespace: str | None = Query(None, description="all if absent")
                         ) -> Response:
-    if namespace:
-        check_namespace(namespace)
-    return json_response({"items": state_of(request).store.list("CronWorkflow", namespace or None)})
+    return _list(request, "CronWorkflow", namespace, None)
