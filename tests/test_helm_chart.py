@@ -429,15 +429,13 @@ def _helm_sdkpy_importable() -> bool:
     return subprocess.run([sys.executable, "-c", "import helm_sdkpy"], capture_output=True, check=False).returncode == 0
 
 
+@pytest.mark.skipif(bool(shutil.which("helm")), reason="helm is here: the rendered tests (-m helm) run instead")
 def test_check_script_says_so_when_helm_is_missing(tmp_path):
-    if shutil.which("helm") or _helm_sdkpy_importable():
-        pytest.skip("helm (or helm_sdkpy) is here: helm/check.sh would render instead")
     script = ROOT / "helm" / "check.sh"
     assert subprocess.run(["bash", "-n", str(script)], check=False).returncode == 0
     bindir = Path(sys.executable).parent
     env = {**os.environ, "PATH": f"{bindir}:/usr/bin:/bin", "PYTHON": sys.executable}
-    if not shutil.which("kubernetes-validate", path=env["PATH"]):
-        pytest.skip("the kubernetes-validate command is not beside this python")
+    assert shutil.which("kubernetes-validate", path=env["PATH"]), "kubernetes-validate is a test dependency"
     done = subprocess.run(["bash", str(script)], capture_output=True, text=True, env=env, cwd=tmp_path, check=False)
     assert done.returncode == 2
     assert "helm is not installed" in done.stderr and "NOT linted or" in done.stderr
@@ -450,12 +448,13 @@ def _render(values_file: Path | None) -> str:
     elif _helm_sdkpy_importable():
         cmd = [sys.executable, str(ROOT / "helm" / "render_with_sdk.py"), str(CHART), "--namespace", "reconciler", *extra]
     else:
-        pytest.skip("neither helm nor helm_sdkpy here: templates not rendered (run helm/check.sh where helm exists)")
+        raise AssertionError("neither helm nor helm_sdkpy here: run these (-m helm) where helm exists")
     done = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=300)
     assert done.returncode == 0, done.stderr
     return done.stdout
 
 
+@pytest.mark.helm
 @pytest.mark.parametrize("values_file", [None, *sorted((CHART / "ci").glob("*-values.yaml"))],
                          ids=lambda p: p.name if p else "default")
 def test_rendered_manifests_validate(values_file):
