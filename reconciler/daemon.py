@@ -8,6 +8,8 @@ import signal
 import threading
 from pathlib import Path
 
+from prometheus_client import make_asgi_app
+
 from reconciler import metrics
 from reconciler.api.settings import ApiSettings
 from reconciler.artifacts import LocalArtifactRepository
@@ -26,7 +28,7 @@ class Daemon:
         self.home = Path(home)
         self.api_settings = api  # None: no HTTP API
         self.api = None
-        self.metrics_app = None  # an ASGI app the API serves at /metrics, if set before run()
+        self.metrics_app = make_asgi_app(registry=metrics.REGISTRY)  # served by the API at /metrics
         self.repo = repo
         self.poll_interval = poll_interval
         self.sync_loop = None

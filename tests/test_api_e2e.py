@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from .gitops_repo import GitRemote, make_remote, template
 from .test_api_support import TOKEN, WEBHOOK_SECRET, Daemon, github_signature, start_daemon
@@ -103,11 +104,19 @@ def test_signed_github_webhook_syncs_the_pushed_branch_and_forged_ones_change_no
                          token=False, headers={"X-Gitlab-Event": "Tag Push Hook", "X-Gitlab-Token": WEBHOOK_SECRET})
     assert tag.status == 204
 
-    # /metrics belongs to the metrics module: checked only once it is there, and always open.
-    metrics = client.get("/metrics", token=False)
-    assert metrics.status in (200, 404)
-    if metrics.status == 200:
-        assert b"# HELP" in metrics.body or b"# TYPE" in metrics.body
+    # /metrics is open, and parsed with prometheus-client's own parser.
+    reply = client.get("/metrics", token=False)
+    assert reply.status == 200
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+               for family in text_string_to_metric_families(reply.body.decode()) for s in family.samples}
+    assert samples[("reconciler_environment_info", (("branch", "dev"), ("commit", newest),
+                                                    ("environment", "dev"), ("namespace", "team-dev")))] == 1
+    assert samples[("reconciler_out_of_sync", (("environment", "dev"),))] == 0
+    assert samples[("reconciler_sync_results_total", (("environment", "dev"), ("phase", "Synced"),
+                                                      ("reason", "Synced")))] >= 3
+    assert samples[("reconciler_sync_duration_seconds_count", (("environment", "dev"),))] >= 3
+    assert samples[("reconciler_last_successful_sync_timestamp_seconds", (("environment", "dev"),))] > time.time() - 60
+    assert samples[("reconciler_git_fetch_duration_seconds_count", ())] >= 3
 
 
 def test_sync_endpoint_and_the_cron_workflows_the_sync_applied(synced):

@@ -115,7 +115,7 @@ def create_app(state: ApiState) -> FastAPI:
     _add_error_handlers(app)
     if state.metrics_app is not None:
         # The metrics module's ASGI app, open like the health checks.
-        app.router.routes.append(Route("/metrics", state.metrics_app, include_in_schema=False))
+        app.router.routes.append(Route("/metrics", _AsgiEndpoint(state.metrics_app), include_in_schema=False))
     app.add_middleware(Guard, max_body=state.settings.max_body)
     return app
 
@@ -166,3 +166,14 @@ def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> Response:
         return error_response(exc.status_code, str(exc.detail), headers=getattr(exc, "headers", None))
+
+
+class _AsgiEndpoint:
+    """Starlette treats a plain function as a request -> response endpoint; prometheus-client's
+    app is an ASGI function, so it is handed over as an object with __call__ (an ASGI app)."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        await self.app(scope, receive, send)

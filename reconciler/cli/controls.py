@@ -22,8 +22,29 @@ def _do(func, *args, **kwargs):
         fail_operation(exc)
 
 
+def _load_config(ctx: click.Context, _param: click.Parameter, path: str | None) -> str | None:
+    """--config / RECONCILER_CONFIG: the file's settings become the defaults of the other options,
+    so a flag or an environment variable still wins over the file."""
+    if not path:
+        return path
+    from reconciler.config import DAEMON_CONFIG_OPTIONS, ConfigError, load_daemon_config
+
+    try:
+        data = load_daemon_config(path)
+    except ConfigError as exc:
+        raise click.BadParameter(str(exc), ctx=ctx, param_hint="--config") from None
+    ctx.default_map = {**(ctx.default_map or {}),
+                       **{DAEMON_CONFIG_OPTIONS[k]: v for k, v in data.items() if k in DAEMON_CONFIG_OPTIONS}}
+    if data.get("home") and ctx.obj is not None and ctx.obj._home_arg is None:
+        ctx.obj._home_arg = data["home"]
+    return path
+
+
 def register(cli: click.Group) -> None:  # noqa: C901 - one command per nested function
     @cli.command()
+    @click.option("--config", envvar="RECONCILER_CONFIG", type=click.Path(dir_okay=False), is_eager=True,
+                  callback=_load_config, expose_value=False,
+                  help="A YAML file of these settings (see reconciler/spec/schemas/daemon-config.json).")
     @click.option("--repo", envvar="RECONCILER_REPO", default=None,
                   help="Workflow repository (URL or path) to keep the environments in sync with.")
     @click.option("--poll-interval", envvar="RECONCILER_POLL_INTERVAL", type=click.FloatRange(min=0.1),
@@ -40,14 +61,13 @@ def register(cli: click.Group) -> None:  # noqa: C901 - one command per nested f
                   help="auto: text on a terminal, JSON lines otherwise.")
     @click.pass_obj
     def up(obj: Context, listen: str | None, repo: str | None, poll_interval: float, max_running: int | None,
-           isolation: str,
-           grace: float, log_level: str, log_format: str) -> None:
+           isolation: str, grace: float, log_level: str, log_format: str) -> None:
         """Run the daemon: drive every unfinished workflow in the store until stopped."""
         from reconciler import logs
+        from reconciler.api.settings import ApiConfigError, api_settings
         from reconciler.daemon import Daemon
 
         logs.configure(log_level, log_format)
-        from reconciler.api.settings import ApiConfigError, api_settings
 
         try:
             api = api_settings(listen)
