@@ -153,6 +153,11 @@ def status(obj: Context, repo: str | None, environment: str | None, output: str 
         envs = [e for e in envs if e["name"] == environment]
         if not envs:
             _fail(f"environment {environment!r} has not been synced yet", 1)
+    print_status(envs, output)
+
+
+def print_status(envs: list[dict], output: str | None) -> None:
+    """Environment summaries as `reconciler status` shows them (shared with the remote `status`)."""
     if output == "json":
         _print_json(envs)
         return
@@ -189,6 +194,11 @@ def history(obj: Context, repo: str | None, environment: str | None, output: str
     if output == "json":
         _print_json(entries)
         return
+    print_history(entries, wide=output == "wide")
+
+
+def print_history(entries: list[dict], *, wide: bool) -> None:
+    """Sync history entries, newest first (shared with the remote `history`)."""
     for entry in entries:
         console.print(Text.assemble((entry["time"], "bold"), f"  {short(entry.get('commit'))}  ",
                                     _phase(entry["phase"]), f"  {entry['message']}"), highlight=False)
@@ -196,7 +206,7 @@ def history(obj: Context, repo: str | None, environment: str | None, output: str
             drift = " [drift]" if change["drift"] else ""
             console.print(f"    {change['action']} {change['kind']} {change['namespace']}/{change['name']}: "
                           f"{change['reason']}{drift}", highlight=False, markup=False)
-            if output == "wide":
+            if wide:
                 for line in change.get("diff", "").splitlines():
                     console.print("        " + line, highlight=False, markup=False)
 

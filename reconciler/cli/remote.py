@@ -264,34 +264,14 @@ def _phase(phase: str):
 
 
 def status(api: Remote, environment: str | None, output: str | None, **_: Any) -> None:
-    from rich.table import Table
-
-    from reconciler.cli.gitops import console as gconsole
-    from reconciler.sync.reconcile import short
+    from reconciler.cli.gitops import print_status
 
     envs = api.call("GET", "/api/v1/sync/status")["items"]
     if environment:
         envs = [e for e in envs if e["name"] == environment]
         if not envs:
             fail(f"environment {environment!r} has not been synced yet", 1)
-    if output == "json":
-        click.echo(json.dumps(envs, indent=2))
-        return
-    if not envs:
-        click.echo("no environments synced yet: run `reconciler sync --repo URL|PATH`")
-        return
-    table = Table(box=None, padding=(0, 2), show_edge=False)
-    for column in ("NAME", "BRANCH", "NAMESPACE", "COMMIT", "PHASE", "DRIFT", "SYNCED", "MESSAGE"):
-        table.add_column(column, overflow="fold" if column == "MESSAGE" else None)
-    for env in envs:
-        table.add_row(env["name"], env["branch"] or "", env["namespace"] or "", short(env["commit"]),
-                      _phase(env["phase"]), str(env["driftCount"]), render.age(env["lastSyncTime"]) + " ago",
-                      env["message"])
-    gconsole.print(table)
-    if output == "wide":
-        for env in envs:
-            for p in env["problems"]:
-                click.echo(f"{env['name']}: {p['file']}:{p['line']}: {p['field']}: {p['message']}")
+    print_status(envs, output)
 
 
 def sync(api: Remote, environment: str | None, accept_force_push: bool, output: str | None, **_: Any) -> None:
@@ -324,10 +304,7 @@ def sync(api: Remote, environment: str | None, accept_force_push: bool, output: 
 
 
 def history(api: Remote, environment: str | None, output: str | None, **_: Any) -> None:
-    from rich.text import Text
-
-    from reconciler.cli.gitops import console as gconsole
-    from reconciler.sync.reconcile import short
+    from reconciler.cli.gitops import print_history
 
     if not environment:
         fail("history needs --env ENV")
@@ -340,16 +317,7 @@ def history(api: Remote, environment: str | None, output: str | None, **_: Any) 
     if output == "json":
         click.echo(json.dumps(entries, indent=2))
         return
-    for entry in entries:
-        gconsole.print(Text.assemble((entry["time"], "bold"), f"  {short(entry.get('commit'))}  ",
-                                     _phase(entry["phase"]), f"  {entry['message']}"), highlight=False)
-        for change in entry["plan"]["changes"]:
-            drift = " [drift]" if change["drift"] else ""
-            gconsole.print(f"    {change['action']} {change['kind']} {change['namespace']}/{change['name']}: "
-                           f"{change['reason']}{drift}", highlight=False, markup=False)
-            if output == "wide":
-                for line in change.get("diff", "").splitlines():
-                    gconsole.print("        " + line, highlight=False, markup=False)
+    print_history(entries, wide=output == "wide")
 
 
 ROUTES: dict[tuple[str, ...], Callable[..., None]] = {

@@ -103,7 +103,7 @@ def _killpg(pgid: int, sig: int) -> None:
 PGID_FILE = ".process-groups"
 
 
-def _start_time(pid: int) -> str | None:
+def process_start_time(pid: int) -> str | None:
     """The kernel's start time of `pid` (field 22 of /proc/PID/stat): tells a reused pid apart."""
     try:
         with open(f"/proc/{pid}/stat") as f:
@@ -117,7 +117,7 @@ def record_process_groups(scratch: Path | None, pids: list[int]) -> None:
     killing them lets its successor find and kill them (see reap_orphans)."""
     if scratch is None:
         return
-    lines = [f"{pid} {_start_time(pid)}" for pid in pids]
+    lines = [f"{pid} {process_start_time(pid)}" for pid in pids]
     (Path(scratch) / PGID_FILE).write_text("\n".join(lines) + "\n")
 
 
@@ -132,7 +132,7 @@ def reap_orphans(root: Path) -> int:
             continue
         for line in lines:
             parts = line.split()
-            if len(parts) == 2 and parts[0].isdigit() and _start_time(int(parts[0])) == parts[1]:
+            if len(parts) == 2 and parts[0].isdigit() and process_start_time(int(parts[0])) == parts[1]:
                 _killpg(int(parts[0]), signal.SIGKILL)
                 killed += 1
         record.unlink(missing_ok=True)

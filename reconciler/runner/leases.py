@@ -17,18 +17,12 @@ from __future__ import annotations
 import os
 import socket
 
+from reconciler.executors.local import process_start_time
+
 HOLDER = "reconciler.io/lease-holder"
 RENEWED = "reconciler.io/lease-renewed"
 DURATION = "reconciler.io/lease-seconds"
 DEFAULT_SECONDS = 15.0
-
-
-def process_start_time(pid: int) -> str | None:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
-        return None
 
 
 def my_identity() -> str:
