@@ -395,3 +395,33 @@ def test_sigterm_saves_state_and_the_next_daemon_finishes(home: Path, tmp_path: 
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)
+
+
+def test_logs_follow_prints_lines_while_the_step_runs_and_ends_with_the_workflow(home: Path, tmp_path: Path,
+                                                                                  daemon) -> None:
+    text = """
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {generateName: chatty-}
+spec:
+  entrypoint: talk
+  templates:
+  - name: talk
+    script:
+      image: alpine:3
+      command: [sh]
+      source: |
+        echo first; sleep 2; echo second
+"""
+    name = submit(home, tmp_path, text)
+    env = dict(os.environ, RECONCILER_HOME=str(home))
+    follower = subprocess.Popen([sys.executable, "-m", "reconciler.cli.main", "logs", name, "-f"], env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    first = follower.stdout.readline()
+    seen_first = time.time()
+    assert first.rstrip().endswith(": first")
+    rest, _ = follower.communicate(timeout=30)
+    assert follower.returncode == 0
+    assert rest.rstrip().endswith(": second")
+    # the first line arrived while the step was still sleeping
+    assert workflow(home, name)["status"]["finishedAtUnix"] - seen_first > 1.0

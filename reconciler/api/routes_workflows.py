@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response, StreamingResponse
 
 from reconciler import operations
+from reconciler.runner.logstream import LogNotFound, stream_logs
 
 from .auth import require_read, require_write
 from .common import (
@@ -21,7 +22,6 @@ from .common import (
     optional_json_body,
     state_of,
 )
-from .logs import stream_logs
 
 router = APIRouter(prefix="/api/v1", tags=["workflows"])
 read = [Depends(require_read)]
@@ -208,7 +208,10 @@ def logs(request: Request, key: tuple[str, str] = Depends(workflow_key),
          node: str | None = Query(None, description="a pod's id, name, display name or pod name"),
          follow: bool = False) -> StreamingResponse:
     state = state_of(request)
-    lines = stream_logs(state.store, state.home, *key, node, follow)
+    try:
+        lines = stream_logs(state.store, state.home, *key, node, follow)
+    except LogNotFound as exc:
+        raise ApiError(404, str(exc)) from None
     return StreamingResponse(lines, media_type="text/plain; charset=utf-8",
                              headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"})
 

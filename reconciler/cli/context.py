@@ -10,7 +10,7 @@ from pathlib import Path
 from reconciler.artifacts import LocalArtifactRepository
 from reconciler.config import artifacts_path, home_dir, store_path
 from reconciler.engine.submission import store_lookup
-from reconciler.runner import WorkflowRunner, log_path
+from reconciler.runner import WorkflowRunner
 from reconciler.store import open_store
 from reconciler.store.base import CLUSTER_SCOPED_KINDS, ObjectStore
 from reconciler.store.errors import NotFound
@@ -48,9 +48,6 @@ class Context:
     def runner(self) -> WorkflowRunner:
         return WorkflowRunner(self.store, self.executor(), LocalArtifactRepository(artifacts_path(self.home)),
                               self.home)
-
-    def runner_paths_log(self, namespace: str, workflow: str, node_id: str) -> Path:
-        return log_path(self.home, namespace, workflow, node_id)
 
     def get_or_exit(self, kind: str, namespace: str, name: str) -> dict:
         try:

@@ -141,22 +141,21 @@ def get(obj: Context, name: str, namespace: str, output: str | None) -> None:
 @cli.command()
 @click.argument("name")
 @click.option("--node", help="Only this node (id, name or display name).")
+@click.option("-f", "--follow", is_flag=True, help="Keep printing new lines until the workflow ends.")
 @namespace_option
 @click.pass_obj
-def logs(obj: Context, name: str, node: str | None, namespace: str) -> None:
-    """Print the logs of a workflow's steps."""
-    wf = obj.get_or_exit("Workflow", namespace, name)
-    nodes = sorted((wf.get("status") or {}).get("nodes", {}).values(), key=lambda n: n.get("startedAtUnix", 0))
-    pods = [n for n in nodes if n["type"] == "Pod"]
-    if node:
-        pods = [n for n in pods if node in (n["id"], n["name"], n["displayName"], n.get("podName"))]
-        if not pods:
-            fail(f"workflow {name} has no step {node!r}")
-    for n in pods:
-        path = obj.runner_paths_log(namespace, name, n["id"])
-        text = path.read_text(errors="replace") if path.exists() else ""
-        for line in text.splitlines():
-            click.echo(f"{n.get('podName', n['displayName'])}: {line}" if not node else line)
+def logs(obj: Context, name: str, node: str | None, follow: bool, namespace: str) -> None:
+    """Print the logs of a workflow's steps (-f: and follow them until it ends)."""
+    from reconciler.runner.logstream import LogNotFound, stream_logs
+
+    try:
+        for line in stream_logs(obj.store, obj.home, namespace, name, node, follow):
+            if line:
+                click.echo(line, nl=False)
+    except LogNotFound as exc:
+        fail(str(exc), 1)
+    except KeyboardInterrupt:
+        pass
 
 
 @cli.command()

@@ -13,8 +13,6 @@ from reconciler.runner.pods import log_path, run_dir
 from reconciler.store.base import ObjectStore
 from reconciler.store.errors import NotFound
 
-from .common import ApiError
-
 FINISHED = (N.SUCCEEDED, N.FAILED, N.ERROR)
 POLL = 0.25  # seconds between looks at a followed workflow
 CHUNK = 1 << 16
@@ -66,15 +64,21 @@ class _Tail:
         return f"{self.prefix}{raw.decode('utf-8', errors='replace')}\n"
 
 
+class LogNotFound(LookupError):
+    pass
+
+
 def stream_logs(store: ObjectStore, home: Path, namespace: str, name: str, node: str | None,
                 follow: bool) -> Iterator[str]:
-    """The generator behind GET .../log. Checks run before the first line so errors are real 404s."""
+    """Lines of the workflow's pod logs (`follow`: until it finishes), for `reconciler logs` and
+    GET .../log. The checks run before the first line, so a missing workflow or step is an error,
+    not an empty stream."""
     try:
         wf = store.get("Workflow", namespace, name)
     except NotFound:
-        raise ApiError(404, f"workflow {name!r} not found in namespace {namespace}") from None
+        raise LogNotFound(f"workflow {name!r} not found in namespace {namespace}") from None
     if node and not pod_nodes(wf, node) and ((wf.get("status") or {}).get("phase") in FINISHED or not follow):
-        raise ApiError(404, f"workflow {name} has no step {node!r}")
+        raise LogNotFound(f"workflow {name} has no step {node!r}")
     return _lines(store, home, namespace, name, node, follow, wf)
 
 
