@@ -16,6 +16,7 @@ from reconciler.engine.actions import PodFinished, ReleaseLocks, RunPod, SaveMem
 from reconciler.engine.controls import ControlsMixin
 from reconciler.engine.frames import Frame, RootFrame
 from reconciler.engine.memoization import MemoMixin, call_key
+from reconciler.engine.outputs import pod_outputs, publish_globals
 from reconciler.engine.replay import Replay
 from reconciler.engine.scope import InputError, global_scope, resolve_inputs, template_scope
 from reconciler.engine.templates import (
@@ -101,7 +102,8 @@ class Operator(ControlsMixin, MemoMixin):
         if node is None or N.is_fulfilled(node):
             self._drain_pod_queue()
             return
-        outputs, phase, message = self._pod_outputs(node, event)
+        tmpl = self.resolver.get(TemplateContext(node.get("templateScope", LOCAL)), node["templateName"])
+        outputs, phase, message = pod_outputs(tmpl, event)
         if event.started_at:
             node["startedAt"] = N.now_rfc3339(event.started_at)
             node["startedAtUnix"] = event.started_at
@@ -209,7 +211,9 @@ class Operator(ControlsMixin, MemoMixin):
             del node["message"]
         if outputs:
             node["outputs"] = outputs
-            self._publish_globals(outputs)
+            if publish_globals(self.status, outputs):
+                self._globals = None
+                self.status_dirty = True
         memo = node.get("memoizationStatus")
         if memo and not memo.get("hit") and phase == N.SUCCEEDED:
             self.actions.append(SaveMemo(memo["cacheName"], memo["key"], node_id, outputs or {}))
@@ -222,27 +226,6 @@ class Operator(ControlsMixin, MemoMixin):
         owner = self.owner.get(node_id)
         if owner is not None:
             owner.child_done(node_id)
-
-    def _publish_globals(self, outputs: dict) -> None:
-        changed = False
-        gout = self.status.setdefault("outputs", {})
-        for p in outputs.get("parameters", []) or []:
-            if p.get("globalName"):
-                params = [x for x in gout.get("parameters", []) if x["name"] != p["globalName"]]
-                params.append({"name": p["globalName"], "value": p.get("value", "")})
-                gout["parameters"] = params
-                changed = True
-        for a in outputs.get("artifacts", []) or []:
-            if a.get("globalName"):
-                arts = [x for x in gout.get("artifacts", []) if x["name"] != a["globalName"]]
-                entry = {k: v for k, v in a.items() if k != "globalName"}
-                entry["name"] = a["globalName"]
-                arts.append(entry)
-                gout["artifacts"] = arts
-                changed = True
-        if changed:
-            self._globals = None
-            self.status_dirty = True
 
     def set_timer(self, key: str, at: float, purpose: str) -> None:
         self.timers[key] = (at, purpose)
@@ -442,43 +425,6 @@ class Operator(ControlsMixin, MemoMixin):
             self.running_pods.add(node_id)
             self.actions.append(action)
         self.pod_queue.extendleft(reversed(blocked))
-
-    def _pod_outputs(self, node: dict, event: PodFinished) -> tuple[dict, str, str]:
-        tmpl = self.resolver.get(TemplateContext(node.get("templateScope", LOCAL)), node["templateName"])
-        outputs: dict = {}
-        phase, message = event.phase, event.message
-        if event.exit_code is not None:
-            outputs["exitCode"] = str(event.exit_code)
-        stdout = event.stdout
-        outputs["result"] = stdout[:-1] if stdout.endswith("\n") else stdout
-        params = []
-        for decl in (tmpl.get("outputs") or {}).get("parameters", []) or []:
-            vf = decl.get("valueFrom") or {}
-            value = event.parameters.get(decl["name"])
-            if value is None and "default" in vf:
-                value = str(vf["default"])
-            if value is None and "path" in vf and phase == N.SUCCEEDED:
-                phase, message = N.ERROR, f"outputs.parameters.{decl['name']}: {vf['path']} not found"
-            if value is None:
-                continue
-            entry = {"name": decl["name"], "value": value}
-            if decl.get("globalName"):
-                entry["globalName"] = decl["globalName"]
-            params.append(entry)
-        if params:
-            outputs["parameters"] = params
-        if event.artifacts:
-            globals_by_name = {a["name"]: a.get("globalName") for a in (tmpl.get("outputs") or {}).get("artifacts", [])}
-            arts = []
-            for art in event.artifacts:
-                entry = dict(art)
-                if globals_by_name.get(art["name"]):
-                    entry["globalName"] = globals_by_name[art["name"]]
-                arts.append(entry)
-            outputs["artifacts"] = arts
-        if event.artifact_errors and phase == N.SUCCEEDED:
-            phase, message = N.ERROR, "; ".join(event.artifact_errors)
-        return outputs, phase, message
 
     # ---- whole-workflow transitions ------------------------------------------------------
 

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from reconciler import metrics
+from reconciler.engine import nodes as N
 from reconciler.store.base import ObjectStore
 from reconciler.store.errors import AlreadyExists, Conflict, NotFound
 
@@ -180,3 +181,29 @@ class LockManager:
             })
         except AlreadyExists:
             return self.store.get("Lock", req.namespace, req.name)
+
+
+def holder_is_stale(holder: str, ops: dict, store: ObjectStore) -> bool:
+    """Whether a lock holder's workflow is gone or finished, or its node finished: `ops` are the
+    operators this runner drives (known without reading the store), others are read from it."""
+    parts = holder.split("/")
+    if len(parts) < 2:
+        return True
+    key = (parts[0], parts[1])
+    op = ops.get(key)
+    if op is not None:
+        if len(parts) == 2:
+            return op.finished
+        node = op.nodes.get(parts[2])
+        return node is None or (N.is_fulfilled(node) and parts[2] not in op.locked)
+    try:
+        obj = store.get("Workflow", *key) if len(parts) > 2 else None
+        brief = obj or next(o for o in store.list_brief("Workflow", key[0]) if o["metadata"]["name"] == key[1])
+    except (NotFound, StopIteration):
+        return True
+    if (brief.get("status") or {}).get("phase") in (N.SUCCEEDED, N.FAILED, N.ERROR):
+        return True
+    if len(parts) > 2:
+        node = ((obj or {}).get("status") or {}).get("nodes", {}).get(parts[2])
+        return node is not None and N.is_fulfilled(node)
+    return False

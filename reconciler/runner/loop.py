@@ -26,7 +26,8 @@ from reconciler.executors.base import Executor, PodResult
 from reconciler.executors.local import reap_orphans
 from reconciler.runner import leases
 from reconciler.runner.controls import SHUTDOWN_MESSAGES, apply_controls
-from reconciler.runner.locks import LockManager, namespace_cap, requests_for
+from reconciler.runner.locks import LockManager, holder_is_stale, namespace_cap, requests_for
+from reconciler.runner.patching import status_patch
 from reconciler.runner.pods import build_job, finished_event, run_dir, save_memo
 from reconciler.store.base import ObjectStore
 from reconciler.store.errors import Conflict, NotFound
@@ -77,7 +78,7 @@ class WorkflowRunner:
         self.meta_patch: dict[Key, dict] = {}     # annotation changes to send with the next write
         self.op_of_node: dict[str, Operator] = {}
         self.jobs: dict[str, RunPod] = {}
-        self.locks = LockManager(store, self._holder_is_stale)
+        self.locks = LockManager(store, lambda holder: holder_is_stale(holder, self.ops, self.store))
         self.serving = False
         self.draining = False
         self.cursor: str | None = None
@@ -365,7 +366,7 @@ class WorkflowRunner:
         for _ in range(5):
             if not (op.dirty or op.status_dirty or renew or done or key in self.meta_patch):
                 break
-            patch = self._status_patch(op) if (op.dirty or op.status_dirty) else {}
+            patch = status_patch(op) if (op.dirty or op.status_dirty) else {}
             annotations = dict(self.meta_patch.get(key, {}))
             if done:
                 annotations.update(leases.released_annotations())
@@ -392,19 +393,6 @@ class WorkflowRunner:
         self._act(op)
         if done:
             self._finish(key, op)
-
-    def _status_patch(self, op: Operator) -> dict:
-        status = {k: v for k, v in op.status.items() if k != "nodes"}
-        for gone in getattr(op, "_flushed_keys", set()) - set(status) - {"nodes"}:
-            status[gone] = None  # merge patch: a key the engine removed must be removed
-        op._flushed_keys = set(status)
-        nodes = {}
-        for node_id in op.dirty:
-            node = dict(op.nodes[node_id])
-            node.setdefault("message", None)
-            nodes[node_id] = node
-        status["nodes"] = nodes
-        return {"status": status}
 
     def _act(self, op: Operator) -> None:
         ns = op.wf["metadata"].get("namespace", "default")
@@ -438,30 +426,6 @@ class WorkflowRunner:
         for node_id in list(op.locked):
             self.locks.release(f"{key[0]}/{key[1]}/{node_id}")
         self._released = True
-
-    # ---- locks -----------------------------------------------------------------------------------
-    def _holder_is_stale(self, holder: str) -> bool:
-        parts = holder.split("/")
-        if len(parts) < 2:
-            return True
-        key = (parts[0], parts[1])
-        op = self.ops.get(key)
-        if op is not None:
-            if len(parts) == 2:
-                return op.finished
-            node = op.nodes.get(parts[2])
-            return node is None or (N.is_fulfilled(node) and parts[2] not in op.locked)
-        try:
-            obj = self.store.get("Workflow", *key) if len(parts) > 2 else None
-            brief = obj or next(o for o in self.store.list_brief("Workflow", key[0]) if o["metadata"]["name"] == key[1])
-        except (NotFound, StopIteration):
-            return True
-        if (brief.get("status") or {}).get("phase") in (N.SUCCEEDED, N.FAILED, N.ERROR):
-            return True
-        if len(parts) > 2:
-            node = ((obj or {}).get("status") or {}).get("nodes", {}).get(parts[2])
-            return node is not None and N.is_fulfilled(node)
-        return False
 
     # ---- stopping --------------------------------------------------------------------------------
     def drain(self, grace: float = 10.0) -> None:
