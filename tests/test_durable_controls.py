@@ -425,3 +425,37 @@ spec:
     assert rest.rstrip().endswith(": second")
     # the first line arrived while the step was still sleeping
     assert workflow(home, name)["status"]["finishedAtUnix"] - seen_first > 1.0
+
+
+def test_a_suspend_step_reached_while_suspended_waits_only_after_resume(home: Path, tmp_path: Path, daemon) -> None:
+    text = """
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {generateName: held-}
+spec:
+  entrypoint: main
+  templates:
+  - name: main
+    steps:
+    - - {name: work, template: work}
+    - - {name: gate, template: gate}
+    - - {name: after, template: work}
+  - name: work
+    container: {image: alpine:3, command: [sleep, "1.5"]}
+  - name: gate
+    suspend: {duration: "1s"}
+"""
+    name = submit(home, tmp_path, text)
+    wait_for(home, name, node_phase("work", "Running"))
+    run_cli(home, "suspend", name, check=True)
+    wf = wait_for(home, name, node_phase("gate", "Pending"))
+    assert by_display(wf)["gate"]["message"] == "Workflow suspended"
+    time.sleep(1.5)  # longer than the gate's duration: it must not have started counting
+    assert by_display(workflow(home, name))["gate"]["phase"] == "Pending"
+    resumed_at = time.time()
+    run_cli(home, "resume", name, check=True)
+    wf = wait_for(home, name, phase_is(*FINISHED))
+    assert wf["status"]["phase"] == "Succeeded"
+    gate = by_display(wf)["gate"]
+    # `resume` did not skip the gate: it waited its full second after the resume.
+    assert gate["finishedAtUnix"] - resumed_at >= 0.9

@@ -40,7 +40,9 @@ class ControlsMixin:
         """Resume suspend nodes: every waiting one, or the one named (id, name or display name),
         setting its declared output parameters like `argo node set`. Returns an error, or None."""
         parameters = parameters or {}
-        waiting = [n for n in self.nodes.values() if n["type"] == N.SUSPEND and not N.is_fulfilled(n)]
+        # Nodes reached while the workflow was suspended do not exist yet as far as Argo is concerned.
+        waiting = [n for n in self.nodes.values()
+                   if n["type"] == N.SUSPEND and not N.is_fulfilled(n) and n["id"] not in self.held_suspends]
         if selector:
             waiting = [n for n in waiting if selector in (n["id"], n["name"], n["displayName"])]
             if not waiting:
@@ -72,6 +74,14 @@ class ControlsMixin:
         if suspended != self.suspended:
             self.suspended = suspended
             if not suspended:
+                for node_id, (tmpl, scope) in list(self.held_suspends.items()):
+                    del self.held_suspends[node_id]
+                    node = self.nodes[node_id]
+                    if not N.is_fulfilled(node):
+                        node["phase"] = N.RUNNING
+                        node.pop("message", None)
+                        self.touch(node_id)
+                        self._start_suspend(node_id, tmpl, scope)
                 self._drain_pod_queue()
 
     def retry_lock_waiters(self) -> None:

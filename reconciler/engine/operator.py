@@ -76,6 +76,7 @@ class Operator(ControlsMixin, MemoMixin):
         self.locked: set[str] = set()        # nodes holding locks, released when they finish
         self.lock_waiting: set[str] = set()
         self.waiting_frames: dict[str, tuple[Frame, dict]] = {}
+        self.held_suspends: dict[str, tuple[dict, dict]] = {}  # suspend nodes reached while suspended
         self.prior: dict[str, dict] | None = None  # resubmit --memoized: call key -> earlier result
 
     # ---- public events -------------------------------------------------------------------
@@ -294,12 +295,16 @@ class Operator(ControlsMixin, MemoMixin):
         if kind == "suspend":
             node = self.create_node(name, display, N.SUSPEND, owner=owner, parent_id=parent_id,
                                     boundary_id=boundary_id, tmpl=tmpl, ctx=ctx, inputs=inputs)
-            duration = (tmpl.get("suspend") or {}).get("duration")
             if self.replay is not None and self.replay.suspend_node(node["id"]):
                 return node["id"]
-            if duration is not None:
-                seconds = parse_duration(substitute(str(duration), self.scoped(scope)))
-                self.set_timer(node["id"], self.clock() + seconds, "suspend")
+            if self.suspended and self.replay is None:
+                # Argo creates no node while the workflow is suspended: this one starts waiting (and
+                # its duration starts running) only when the workflow is resumed.
+                node["phase"] = N.PENDING
+                node["message"] = "Workflow suspended"
+                self.held_suspends[node["id"]] = (tmpl, scope)
+                return node["id"]
+            self._start_suspend(node["id"], tmpl, scope)
             return node["id"]
         node_type = N.STEPS if kind == "steps" else N.DAG
         node = self.create_node(name, display, node_type, owner=owner, parent_id=parent_id,
@@ -317,6 +322,12 @@ class Operator(ControlsMixin, MemoMixin):
                 return node["id"]
         frame.start()
         return node["id"]
+
+    def _start_suspend(self, node_id: str, tmpl: dict, scope: dict) -> None:
+        duration = (tmpl.get("suspend") or {}).get("duration")
+        if duration is not None:
+            seconds = parse_duration(substitute(str(duration), self.scoped(scope)))
+            self.set_timer(node_id, self.clock() + seconds, "suspend")
 
     def call(
         self,

@@ -33,11 +33,6 @@ def resume_request(node: str | None = None, parameters: dict[str, str] | None = 
 def apply_controls(op: Operator, obj: dict, *, draining: bool = False) -> dict:
     """Bring `op` in line with the controls written in `obj`; returns the annotations to remove."""
     spec = obj.get("spec") or {}
-    if not op.finished:
-        op.set_suspended(bool(spec.get("suspend")) or draining)
-        how = spec.get("shutdown")
-        if how in SHUTDOWN_MESSAGES and not op.root.forced:
-            op.shutdown(N.FAILED, SHUTDOWN_MESSAGES[how], run_exit_handler=how == "Stop")
     done = {}
     annotations = (obj.get("metadata") or {}).get("annotations") or {}
     for key in sorted(k for k in annotations if k.startswith(REQUEST_PREFIX)):
@@ -56,4 +51,11 @@ def apply_controls(op: Operator, obj: dict, *, draining: bool = False) -> dict:
         error = op.resume(request.get("node") or None, {str(k): str(v) for k, v in params.items()})
         if error:
             log.warning("workflow %s: resume: %s", op.name, error)
+    # After the requests: `reconciler resume` resumes the suspend nodes that were waiting, then lifts
+    # the suspension; suspend nodes reached while suspended start waiting only now, as in Argo.
+    if not op.finished:
+        op.set_suspended(bool(spec.get("suspend")) or draining)
+        how = spec.get("shutdown")
+        if how in SHUTDOWN_MESSAGES and not op.root.forced:
+            op.shutdown(N.FAILED, SHUTDOWN_MESSAGES[how], run_exit_handler=how == "Stop")
     return done
