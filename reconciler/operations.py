@@ -6,6 +6,7 @@ runner (`reconciler up`, or the CLI's own with --wait) notices the change and ac
 
 from __future__ import annotations
 
+import copy
 import shutil
 from pathlib import Path
 
@@ -16,11 +17,13 @@ from reconciler.engine.resubmission import RetryError, formulate_resubmit, formu
 from reconciler.engine.submission import SubmissionError, build_workflow, store_lookup
 from reconciler.runner import leases
 from reconciler.runner.controls import resume_request
-from reconciler.spec import SpecError, check_submission, load_text, validate_documents
-from reconciler.store.base import ObjectStore
+from reconciler.spec import Problem, SpecError, check_submission, load_text, validate_documents
+from reconciler.store.base import CLUSTER_SCOPED_KINDS, ObjectStore
 from reconciler.store.errors import AlreadyExists, Conflict, NotFound, StoreError
 
 FINISHED = (N.SUCCEEDED, N.FAILED, N.ERROR)
+APPLY_KINDS = {"WorkflowTemplate", "ClusterWorkflowTemplate", "CronWorkflow", "ConfigMap"}
+CRON = "CronWorkflow"
 
 
 class OperationError(Exception):
@@ -178,3 +181,76 @@ def set_semaphore(store: ObjectStore, namespace: str, ref: str, size: int) -> No
             except AlreadyExists:
                 continue
     raise OperationError(f"could not write ConfigMap {cm}", 409)
+
+
+# ---- apply: templates, cron workflows, ConfigMaps ----------------------------------------------------
+
+def apply_manifests(store: ObjectStore, manifests: list[tuple[str, str]], namespace: str) -> tuple[list[str], list]:
+    """`reconciler apply`: validate every document of the (filename, YAML text) pairs, then create or
+    replace each, like `kubectl apply`; nothing is stored if any document is invalid.
+
+    Returns kubectl's verdict lines ("workflowtemplate/x created|configured|unchanged") and the
+    warnings. OperationError(400) carries every problem found, warnings included, in file order."""
+    docs, problems = [], []
+    for filename, text in manifests:
+        try:
+            docs.extend(load_text(text, filename))
+        except SpecError as exc:
+            problems.extend(exc.problems)
+    if any(p.severity == "error" for p in problems):
+        raise OperationError("invalid manifest", 400, problems)
+    problems.extend(validate_documents(docs, template_lookup=store_lookup(store)))
+    for d in docs:
+        if d.obj.get("kind") not in APPLY_KINDS:
+            problems.append(Problem(d.filename, d.line_of(("kind",)), "kind",
+                                    f"apply takes {', '.join(sorted(APPLY_KINDS))}; "
+                                    f"use `reconciler submit` for {d.obj.get('kind')}"))
+    if any(p.severity == "error" for p in problems):
+        raise OperationError("invalid manifest", 400, problems)
+    return [apply_object(store, d.obj, namespace) for d in docs], problems
+
+
+def apply_object(store: ObjectStore, doc: dict, namespace: str) -> str:
+    """Create or replace one object (in `namespace` unless it names its own); kubectl's verdict line."""
+    obj = copy.deepcopy(doc)
+    kind = obj["kind"]
+    meta = obj.setdefault("metadata", {})
+    meta["namespace"] = "" if kind in CLUSTER_SCOPED_KINDS else (meta.get("namespace") or namespace)
+    label = f"{kind.lower()}/{meta['name']}"
+    try:
+        current = store.get(kind, meta["namespace"], meta["name"])
+    except NotFound:
+        store.create(obj)
+        return f"{label} created"
+    if current.get("spec") == obj.get("spec") and current.get("data") == obj.get("data") and \
+            (current["metadata"].get("labels") or {}) == (meta.get("labels") or {}):
+        return f"{label} unchanged"
+    obj["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
+    if "status" in current:
+        obj["status"] = current["status"]
+    try:
+        store.update(obj)
+    except Conflict:
+        raise OperationError(f"{label} changed while applying it; try again", 409) from None
+    return f"{label} configured"
+
+
+# ---- cron workflows -----------------------------------------------------------------------------------
+
+def _no_cron(namespace: str, name: str) -> OperationError:
+    return OperationError(f"cronworkflow {name!r} not found in namespace {namespace}", 404)
+
+
+def get_cron_workflow(store: ObjectStore, namespace: str, name: str) -> dict:
+    try:
+        return store.get(CRON, namespace, name)
+    except NotFound:
+        raise _no_cron(namespace, name) from None
+
+
+def set_cron_suspend(store: ObjectStore, namespace: str, name: str, suspend: bool) -> None:
+    """`reconciler cron suspend|resume`: set spec.suspend (a later sync from git may set it back)."""
+    try:
+        store.patch(CRON, namespace, name, {"spec": {"suspend": suspend}}, return_object=False)
+    except NotFound:
+        raise _no_cron(namespace, name) from None

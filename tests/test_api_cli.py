@@ -149,6 +149,8 @@ def test_controls_cron_and_status_through_the_api(daemon, tmp_path):
     assert json.loads(ok(cli(elsewhere, "status", "-o", "json", **remote))) == []
     no_repo = cli(elsewhere, "sync", **remote)
     assert no_repo.returncode == 1 and "no repository configured" in no_repo.stderr
+    no_repo = cli(elsewhere, "diff", **remote)  # bad input, as a local diff without --repo
+    assert no_repo.returncode == 2 and "no repository configured" in no_repo.stderr
 
 
 def test_remote_errors_are_plain_lines(daemon, tmp_path):
@@ -158,6 +160,6 @@ def test_remote_errors_are_plain_lines(daemon, tmp_path):
     assert "Traceback" not in wrong.stderr
     down = cli(elsewhere, "list", server="http://127.0.0.1:1")
     assert down.returncode == 1 and "cannot reach the reconciler API" in down.stderr
-    applied = cli(elsewhere, "apply", "x.yaml", server=daemon.url)
-    assert applied.returncode == 2 and "no remote form" in applied.stderr
+    applied = cli(elsewhere, "apply", "x.yaml", server=daemon.url)  # read here, as locally
+    assert applied.returncode == 2 and applied.stderr == "x.yaml:1: (file): cannot read file: No such file or directory\n"
     assert cli(elsewhere, "--server", daemon.url, "list", "-o", "name").returncode == 0

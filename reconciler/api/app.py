@@ -1,8 +1,8 @@
 """create_app(state): the FastAPI application of the daemon's API.
 
-Routes live in routes_workflows.py, routes_gitops.py and webhook.py; this module adds what is
-common to all of them: the body-size limit and path guard (pure ASGI, before anything is parsed),
-one error format ({"code", "message", "problems"}), /healthz, /readyz and the /metrics hook.
+Routes live in routes_workflows.py, routes_objects.py, routes_gitops.py and webhook.py; this module
+adds what is common to all of them: the body-size limit and path guard (pure ASGI, before anything is
+parsed), one error format ({"code", "message", "problems"}), /healthz, /readyz and the /metrics hook.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from starlette.routing import Route
 from reconciler.operations import OperationError
 from reconciler.store.errors import AlreadyExists, Conflict, NotFound, StoreError
 
-from . import routes_gitops, routes_workflows, webhook
+from . import routes_gitops, routes_objects, routes_workflows, webhook
 from .common import ApiError, ApiState, error_response, json_response, state_of
 
 log = logging.getLogger("reconciler.api")
@@ -109,6 +109,7 @@ def create_app(state: ApiState) -> FastAPI:
                   openapi_url="/api/v1/openapi.json", docs_url=None, redoc_url=None)
     app.state.api = state
     app.include_router(routes_workflows.router)
+    app.include_router(routes_objects.router)
     app.include_router(routes_gitops.router)
     app.include_router(webhook.router)
     _add_health(app)

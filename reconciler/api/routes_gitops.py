@@ -1,4 +1,5 @@
-"""/api/v1/sync: environments' sync status and history (the Environment objects), and a pass now."""
+"""/api/v1/sync: environments' sync status and history (the Environment objects), a pass now, and a
+dry-run pass (diff)."""
 
 from __future__ import annotations
 
@@ -6,12 +7,14 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
+from reconciler.spec import SpecError
 from reconciler.sync import status as status_book
 
 from .auth import require_read, require_write
 from .common import ApiError, check_name, json_response, state_of
 
 router = APIRouter(prefix="/api/v1/sync", tags=["sync"])
+NO_REPO = "no repository configured: start the daemon with `reconciler up --repo URL|PATH`"
 
 
 @router.get("/status", dependencies=[Depends(require_read)],
@@ -38,6 +41,24 @@ def sync_history(request: Request, env: str) -> Response:
     return json_response({"items": list(reversed((found.get("status") or {}).get("history") or []))})
 
 
+@router.get("/diff", dependencies=[Depends(require_read)],
+            summary="What a sync pass would do now, applied nowhere (`reconciler diff -o json`'s objects)")
+async def sync_diff(request: Request,
+                    env: str | None = Query(None, description="only this environment")) -> Response:
+    loop = state_of(request).sync_loop
+    if loop is None:
+        raise ApiError(503, NO_REPO)
+    if env:
+        check_name(env, "environment")
+    try:
+        results = await run_in_threadpool(loop.dry_run, env)
+    except SpecError as exc:
+        raise ApiError(409, "cannot read the repository's environments", [str(p) for p in exc.problems]) from None
+    except KeyError as exc:
+        raise ApiError(404, str(exc.args[0])) from None
+    return json_response({"items": [r.to_dict() for r in results]})
+
+
 @router.post("/", dependencies=[Depends(require_write)], status_code=202, include_in_schema=False)
 @router.post("", dependencies=[Depends(require_write)], status_code=202,
              summary="Sync now: 202 and a pass soon; with wait=true, 200 and the pass's results")
@@ -45,7 +66,7 @@ async def sync_now(request: Request, wait: bool = False,
                    env: str | None = Query(None, description="with wait: only this environment")) -> Response:
     loop = state_of(request).sync_loop
     if loop is None:
-        raise ApiError(503, "no repository configured: start the daemon with `reconciler up --repo URL|PATH`")
+        raise ApiError(503, NO_REPO)
     if not wait:
         if env:
             raise ApiError(400, "env needs wait=true (a background pass syncs every environment)")

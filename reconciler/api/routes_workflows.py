@@ -1,4 +1,5 @@
-"""/api/v1/workflows and /api/v1/cron-workflows: list, get, submit, delete, controls, logs."""
+"""/api/v1/workflows and /api/v1/cron-workflows: list, get, submit, delete, controls, logs; a cron
+workflow's suspend and resume."""
 
 from __future__ import annotations
 
@@ -57,7 +58,8 @@ def _object(body: Any) -> dict:
     return body
 
 
-def _list(request: Request, kind: str, namespace: str | None, limit: int | None) -> Response:
+def list_reply(request: Request, kind: str, namespace: str | None, limit: int | None) -> Response:
+    """`{"items": [...]}` of one kind (all namespaces without `namespace`), cached by store version."""
     if namespace:
         check_namespace(namespace)
     state = state_of(request)
@@ -85,12 +87,12 @@ def _list(request: Request, kind: str, namespace: str | None, limit: int | None)
 @router.get("/workflows", dependencies=read, summary="List workflows (without their nodes), newest first")
 def list_workflows(request: Request, namespace: str | None = Query(None, description="all namespaces if absent"),
                    limit: int | None = Query(None, ge=1)) -> Response:
-    return _list(request, "Workflow", namespace, limit)
+    return list_reply(request, "Workflow", namespace, limit)
 
 
 @router.get("/workflows/{namespace}", dependencies=read, summary="List the workflows of a namespace")
 def list_namespace_workflows(request: Request, namespace: str, limit: int | None = Query(None, ge=1)) -> Response:
-    return _list(request, "Workflow", check_namespace(namespace), limit)
+    return list_reply(request, "Workflow", check_namespace(namespace), limit)
 
 
 @router.get("/workflows/{namespace}/{name}", dependencies=read, summary="A workflow with its node status")
@@ -219,4 +221,24 @@ def logs(request: Request, key: tuple[str, str] = Depends(workflow_key),
 @router.get("/cron-workflows", dependencies=read, tags=["cron-workflows"], summary="List CronWorkflows")
 def list_cron_workflows(request: Request, namespace: str | None = Query(None, description="all if absent")
                         ) -> Response:
-    return _list(request, "CronWorkflow", namespace, None)
+    return list_reply(request, "CronWorkflow", namespace, None)
+
+
+@router.get("/cron-workflows/{namespace}/{name}", dependencies=read, tags=["cron-workflows"],
+            summary="One CronWorkflow (`reconciler cron get -o json`)")
+def get_cron_workflow(request: Request, key: tuple[str, str] = Depends(workflow_key)) -> Response:
+    return json_response(operations.get_cron_workflow(state_of(request).store, *key))
+
+
+@router.put("/cron-workflows/{namespace}/{name}/suspend", dependencies=write, tags=["cron-workflows"],
+            summary="Stop scheduling (spec.suspend: true; a later sync from git may set it back)")
+def suspend_cron_workflow(request: Request, key: tuple[str, str] = Depends(workflow_key)) -> Response:
+    operations.set_cron_suspend(state_of(request).store, *key, True)
+    return _done(key, "suspended")
+
+
+@router.put("/cron-workflows/{namespace}/{name}/resume", dependencies=write, tags=["cron-workflows"],
+            summary="Schedule again (spec.suspend: false)")
+def resume_cron_workflow(request: Request, key: tuple[str, str] = Depends(workflow_key)) -> Response:
+    operations.set_cron_suspend(state_of(request).store, *key, False)
+    return _done(key, "resumed")

@@ -8,7 +8,9 @@ import sys
 import click
 from rich.console import Console
 
+from reconciler.cli import render
 from reconciler.config import DEFAULT_NAMESPACE
+from reconciler.spec import SpecError, read_text_file
 
 console = Console()
 if not console.is_terminal:
@@ -60,3 +62,35 @@ def parse_parameters(items: tuple[str, ...] | list[str]) -> dict[str, str]:
             fail(f"-p {item}: expected name=value")
         out[key] = value
     return out
+
+
+def print_objects(items: list[dict], output: str | None, table=render.objects_table) -> None:
+    """A listing of stored objects (workflows, templates): -o json, -o name, or `table(items)`."""
+    if output == "json":
+        print_json(items)
+    elif output == "name":
+        for item in items:
+            click.echo(item["metadata"]["name"])
+    else:
+        console.print(table(items))
+
+
+def read_manifests(paths: tuple[str, ...] | list[str]) -> list[tuple[str, str]]:
+    """(path, text) of each YAML file, for `apply`; exit 2 with file:1 problems when one cannot be read."""
+    manifests, problems = [], []
+    for path in paths:
+        try:
+            manifests.append((path, read_text_file(path)))
+        except SpecError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        fail("\n".join(str(p) for p in problems))
+    return manifests
+
+
+def print_applied(lines: list[str], warnings: list) -> None:
+    """What `apply` did: its warnings on stderr, then kubectl's verdict line per object."""
+    for warning in warnings:
+        err.print(str(warning))
+    for line in lines:
+        click.echo(line)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import sys
 from functools import cached_property
 from pathlib import Path
@@ -12,7 +11,7 @@ from reconciler.config import artifacts_path, home_dir, store_path
 from reconciler.engine.submission import store_lookup
 from reconciler.runner import WorkflowRunner
 from reconciler.store import open_store
-from reconciler.store.base import CLUSTER_SCOPED_KINDS, ObjectStore
+from reconciler.store.base import ObjectStore
 from reconciler.store.errors import NotFound
 
 
@@ -55,27 +54,6 @@ class Context:
         except NotFound:
             print(f"{kind.lower()} {name!r} not found in namespace {namespace}", file=sys.stderr)
             sys.exit(1)
-
-    def apply_object(self, doc: dict, namespace: str) -> str:
-        """Create or replace, like `kubectl apply`; returns kubectl's one-line verdict."""
-        obj = copy.deepcopy(doc)
-        kind = obj["kind"]
-        meta = obj.setdefault("metadata", {})
-        meta["namespace"] = "" if kind in CLUSTER_SCOPED_KINDS else (meta.get("namespace") or namespace)
-        label = f"{kind.lower()}/{meta['name']}"
-        try:
-            current = self.store.get(kind, meta["namespace"], meta["name"])
-        except NotFound:
-            self.store.create(obj)
-            return f"{label} created"
-        if current.get("spec") == obj.get("spec") and current.get("data") == obj.get("data") and \
-                (current["metadata"].get("labels") or {}) == (meta.get("labels") or {}):
-            return f"{label} unchanged"
-        obj["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
-        if "status" in current:
-            obj["status"] = current["status"]
-        self.store.update(obj)
-        return f"{label} configured"
 
     def close(self) -> None:
         if self._executor is not None:

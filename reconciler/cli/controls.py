@@ -173,13 +173,17 @@ def register(cli: click.Group) -> None:  # noqa: C901 - one command per nested f
     @click.pass_obj
     def semaphore_list(obj: Context, namespace: str, output: str | None) -> None:
         """Mutexes and semaphores in use, with their holders."""
-        locks = obj.store.list("Lock", namespace)
-        if output == "json":
-            print_json(locks)
-            return
-        rows = [{"metadata": lk["metadata"], "spec": lk.get("spec", {}), "status": lk.get("status", {})}
-                for lk in locks]
-        console.print(render.objects_table(rows, [
-            ("HELD", lambda o: f"{len(o['status'].get('holders', []))}/{o['status'].get('size', '-')}"),
-            ("HOLDERS", lambda o: ", ".join(o["status"].get("holders", []))),
-        ]))
+        print_locks(obj.store.list("Lock", namespace), output)
+
+
+def print_locks(locks: list[dict], output: str | None) -> None:
+    """`semaphore list`: the Lock objects as JSON, or a table of holders (shared with its remote form)."""
+    if output == "json":
+        print_json(locks)
+        return
+    rows = [{"metadata": lk["metadata"], "spec": lk.get("spec", {}), "status": lk.get("status", {})}
+            for lk in locks]
+    console.print(render.objects_table(rows, [
+        ("HELD", lambda o: f"{len(o['status'].get('holders', []))}/{o['status'].get('size', '-')}"),
+        ("HOLDERS", lambda o: ", ".join(o["status"].get("holders", []))),
+    ]))

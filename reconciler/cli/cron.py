@@ -8,8 +8,8 @@ it, ~70 ms) is imported inside the commands, so other commands do not pay for it
 from __future__ import annotations
 
 import json
-import sys
 import time
+from collections.abc import Callable
 from datetime import datetime, timezone
 
 import click
@@ -17,10 +17,11 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
+from reconciler import operations
 from reconciler.cli import render
+from reconciler.cli.common import fail_operation
 from reconciler.cli.context import Context
 from reconciler.config import DEFAULT_NAMESPACE
-from reconciler.store.errors import NotFound
 
 KIND = "CronWorkflow"
 
@@ -77,9 +78,13 @@ def _since(when: datetime | None, now: float) -> str:
 @click.pass_obj
 def cron_list(obj: Context, namespace: str, all_namespaces: bool, output: str | None) -> None:
     """List CronWorkflows with their schedules and next/last run."""
+    print_cron_list(obj.store.list(KIND, None if all_namespaces else namespace), output)
+
+
+def print_cron_list(items: list[dict], output: str | None) -> None:
+    """CronWorkflows as `cron list` shows them (shared with its remote form)."""
     from reconciler.schedule.triggers import schedule_strings
 
-    items = obj.store.list(KIND, None if all_namespaces else namespace)
     if output == "json":
         click.echo(json.dumps(items, indent=2))
     elif output == "yaml":
@@ -104,7 +109,15 @@ def cron_list(obj: Context, namespace: str, all_namespaces: bool, output: str | 
 @click.pass_obj
 def cron_get(obj: Context, name: str, namespace: str, output: str | None) -> None:
     """Show one CronWorkflow: schedule, policy, last and next run, active workflows, conditions."""
-    item = _get_or_exit(obj, namespace, name)
+    try:
+        item = operations.get_cron_workflow(obj.store, namespace, name)
+    except operations.OperationError as exc:
+        fail_operation(exc)
+    print_cron_workflow(item, output)
+
+
+def print_cron_workflow(item: dict, output: str | None) -> None:
+    """One CronWorkflow as `cron get` shows it (shared with its remote form)."""
     if output == "json":
         click.echo(json.dumps(item, indent=2))
         return
@@ -161,9 +174,7 @@ def _details(item: dict, now: float) -> Table:
 @click.pass_obj
 def cron_suspend(obj: Context, names: tuple[str, ...], namespace: str) -> None:
     """Stop scheduling (sets spec.suspend: true; a later sync from git may set it back)."""
-    for name in names:
-        _set_suspend(obj, namespace, name, True)
-        click.echo(f"CronWorkflow '{name}' suspended")
+    set_suspend_each(names, True, lambda name, value: _set_suspend(obj, namespace, name, value))
 
 
 @cron.command("resume")
@@ -172,22 +183,19 @@ def cron_suspend(obj: Context, names: tuple[str, ...], namespace: str) -> None:
 @click.pass_obj
 def cron_resume(obj: Context, names: tuple[str, ...], namespace: str) -> None:
     """Schedule again (sets spec.suspend: false)."""
+    set_suspend_each(names, False, lambda name, value: _set_suspend(obj, namespace, name, value))
+
+
+def set_suspend_each(names: tuple[str, ...], value: bool, set_one: Callable[[str, bool], None]) -> None:
+    """`cron suspend|resume NAME...`: one line per CronWorkflow, the first failure ends it (shared with
+    the remote form, whose `set_one` is an API call)."""
     for name in names:
-        _set_suspend(obj, namespace, name, False)
-        click.echo(f"CronWorkflow '{name}' resumed")
+        set_one(name, value)
+        click.echo(f"CronWorkflow '{name}' {'suspended' if value else 'resumed'}")
 
 
 def _set_suspend(obj: Context, namespace: str, name: str, value: bool) -> None:
     try:
-        obj.store.patch(KIND, namespace, name, {"spec": {"suspend": value}}, return_object=False)
-    except NotFound:
-        click.echo(f"cronworkflow {name!r} not found in namespace {namespace}", err=True)
-        sys.exit(1)
-
-
-def _get_or_exit(obj: Context, namespace: str, name: str) -> dict:
-    try:
-        return obj.store.get(KIND, namespace, name)
-    except NotFound:
-        click.echo(f"cronworkflow {name!r} not found in namespace {namespace}", err=True)
-        sys.exit(1)
+        operations.set_cron_suspend(obj.store, namespace, name, value)
+    except operations.OperationError as exc:
+        fail_operation(exc)

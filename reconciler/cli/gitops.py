@@ -20,9 +20,9 @@ from reconciler.cli.context import Context
 from reconciler.cli.render import age
 from reconciler.source import redact
 from reconciler.source.repository import normalize_url
-from reconciler.spec import SpecError
+from reconciler.spec import Problem, SpecError
 from reconciler.sync import status as status_book
-from reconciler.sync.model import FAILED, OUT_OF_SYNC, SYNCED, EnvironmentResult
+from reconciler.sync.model import FAILED, OUT_OF_SYNC, SYNCED, EnvironmentResult, change_line
 from reconciler.sync.reconcile import Reconciler, short
 
 console = Console()
@@ -70,14 +70,13 @@ def _phase(phase: str) -> Text:
     return Text(phase, style=PHASE_STYLE.get(phase, ""))
 
 
-def _result_header(res: EnvironmentResult) -> None:
-    console.print(Text.assemble((res.environment, "bold"), f" (branch {res.branch} -> namespace {res.namespace}) ",
-                                _phase(res.phase), f": {res.message}"), highlight=False)
-
-
-def _print_problems(res: EnvironmentResult) -> None:
-    for p in res.problems:
-        click.echo(f"  {p}", err=True)
+def _result_header(res: dict) -> None:
+    """An environment's result (EnvironmentResult.to_dict) in one line, its problems below on stderr."""
+    console.print(Text.assemble((res["name"], "bold"), f" (branch {res['branch']} -> namespace {res['namespace']}) ",
+                                _phase(res["phase"]), f": {res['message']}"), highlight=False)
+    for p in res.get("problems", []):
+        problem = Problem(p["file"], p["line"], p["field"], p["message"], p.get("severity", "error"))
+        click.echo(f"  {problem}", err=True)
 
 
 def register(cli: click.Group) -> None:
@@ -93,22 +92,26 @@ def register(cli: click.Group) -> None:
 @click.pass_obj
 def diff(obj: Context, repo: str | None, environment: str | None, output: str | None) -> None:
     """What a sync would do, without doing it. Exit 0: in sync, 1: changes pending, 2: an environment failed."""
-    results = _run(obj, repo, environment, dry_run=True)
+    print_diff([r.to_dict() for r in _run(obj, repo, environment, dry_run=True)], output)
+
+
+def print_diff(results: list[dict], output: str | None) -> None:
+    """`diff`'s output and exit code from the results' dicts (shared with the remote `diff`)."""
     if output == "json":
-        _print_json([r.to_dict() for r in results])
+        _print_json(results)
     else:
         for res in results:
             _result_header(res)
-            _print_problems(res)
-            for change in res.plan.changes:
-                console.print(Text("  " + change.line(), style={"create": "green", "update": "yellow",
-                                                                  "delete": "red"}[change.action]), highlight=False)
-                for line in change.diff.splitlines():
+            for change in res["plan"]["changes"]:
+                console.print(Text("  " + change_line(change), style={"create": "green", "update": "yellow",
+                                                                        "delete": "red"}[change["action"]]),
+                              highlight=False)
+                for line in change.get("diff", "").splitlines():
                     style = "green" if line.startswith("+") else "red" if line.startswith("-") else "dim"
                     console.print(Text("      " + line, style=style), highlight=False)
-    if any(r.failed for r in results):
+    if any(r["phase"] == FAILED for r in results):
         sys.exit(2)
-    sys.exit(1 if any(not r.plan.empty for r in results) else 0)
+    sys.exit(1 if any(r["plan"]["changes"] for r in results) else 0)
 
 
 @click.command()
@@ -121,15 +124,19 @@ def sync(obj: Context, repo: str | None, environment: str | None, accept_force_p
          output: str | None) -> None:
     """Run one sync pass now; exit 1 if any environment failed."""
     results = _run(obj, repo, environment, dry_run=False, accept_rewrites=accept_force_push)
+    print_sync([r.to_dict() for r in results], output)
+
+
+def print_sync(results: list[dict], output: str | None) -> None:
+    """`sync`'s output and exit code from the results' dicts (shared with the remote `sync`)."""
     if output == "json":
-        _print_json([r.to_dict() for r in results])
+        _print_json(results)
     else:
         for res in results:
             _result_header(res)
-            _print_problems(res)
-            for change in res.plan.changes if res.applied else []:
-                console.print("  " + change.line(), highlight=False, markup=False)
-    sys.exit(1 if any(r.failed for r in results) else 0)
+            for change in res["plan"]["changes"] if res["applied"] else []:
+                console.print("  " + change_line(change), highlight=False, markup=False)
+    sys.exit(1 if any(r["phase"] == FAILED for r in results) else 0)
 
 
 def _environments(ctx: Context, repo: str | None) -> list[dict]:

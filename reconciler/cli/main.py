@@ -18,13 +18,14 @@ from reconciler.cli.common import (
     namespace_option,
     output_option,
     parse_parameters,
+    print_applied,
     print_json,
+    print_objects,
+    read_manifests,
 )
 from reconciler.cli.context import Context
 from reconciler.cli.running import run_here
-from reconciler.spec import SpecError, lint_paths, load_file, validate_documents
-
-APPLY_KINDS = {"WorkflowTemplate", "ClusterWorkflowTemplate", "CronWorkflow", "ConfigMap"}
+from reconciler.spec import lint_paths
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -46,19 +47,6 @@ def _problems_or_exit(problems: list) -> None:
         err.print(str(p), markup=False, highlight=False)
     if errors:
         sys.exit(2)
-
-
-def _load(paths: list[str]) -> list:
-    docs, problems = [], []
-    for path in paths:
-        try:
-            docs.extend(load_file(path))
-        except SpecError as exc:
-            problems.extend(exc.problems)
-        except OSError as exc:
-            fail(f"{path}: {exc.strerror or exc}")
-    _problems_or_exit(problems)
-    return docs
 
 
 @cli.command()
@@ -105,13 +93,7 @@ def list_cmd(obj: Context, namespace: str, all_namespaces: bool, output: str | N
     """List workflows."""
     items = obj.store.list_brief("Workflow", None if all_namespaces else namespace)
     items.sort(key=lambda w: w["metadata"].get("creationTimestamp", ""), reverse=True)
-    if output == "json":
-        print_json([_brief(w) for w in items])
-    elif output == "name":
-        for w in items:
-            click.echo(w["metadata"]["name"])
-    else:
-        console.print(render.workflows_table(items))
+    print_objects([_brief(w) for w in items], output, render.workflows_table)
 
 
 def _brief(wf: dict) -> dict:
@@ -192,21 +174,11 @@ def lint(obj: Context, paths: tuple[str, ...]) -> None:
 @click.pass_obj
 def apply(obj: Context, files: tuple[str, ...], namespace: str) -> None:
     """Store WorkflowTemplates, ClusterWorkflowTemplates, CronWorkflows and ConfigMaps."""
-    docs = _load(list(files))
-    problems = validate_documents(docs, template_lookup=obj.lookup)
-    for d in docs:
-        if d.obj.get("kind") not in APPLY_KINDS:
-            problems.append(_problem(d, f"apply takes {', '.join(sorted(APPLY_KINDS))}; "
-                                        f"use `reconciler submit` for {d.obj.get('kind')}"))
-    _problems_or_exit(problems)
-    for d in docs:
-        click.echo(obj.apply_object(d.obj, namespace))
-
-
-def _problem(doc, message: str):
-    from reconciler.spec import Problem
-
-    return Problem(doc.filename, doc.line_of(("kind",)), "kind", message)
+    try:
+        lines, warnings = operations.apply_manifests(obj.store, read_manifests(files), namespace)
+    except operations.OperationError as exc:
+        fail_operation(exc)
+    print_applied(lines, warnings)
 
 
 @cli.group()
@@ -221,18 +193,7 @@ def template() -> None:
 @click.pass_obj
 def template_list(obj: Context, namespace: str, cluster: bool, output: str | None) -> None:
     kind = "ClusterWorkflowTemplate" if cluster else "WorkflowTemplate"
-    _list_objects(obj, kind, "" if cluster else namespace, output)
-
-
-def _list_objects(obj: Context, kind: str, namespace: str, output: str | None, extra=()) -> None:
-    items = obj.store.list(kind, namespace)
-    if output == "json":
-        print_json(items)
-    elif output == "name":
-        for item in items:
-            click.echo(item["metadata"]["name"])
-    else:
-        console.print(render.objects_table(items, list(extra)))
+    print_objects(obj.store.list(kind, "" if cluster else namespace), output)
 
 
 controls.register(cli)

@@ -25,7 +25,17 @@ import click
 import yaml
 
 from reconciler.cli import render
-from reconciler.cli.common import console, err, fail, fail_operation, parse_parameters, print_json
+from reconciler.cli.common import (
+    console,
+    err,
+    fail,
+    fail_operation,
+    parse_parameters,
+    print_applied,
+    print_json,
+    print_objects,
+    read_manifests,
+)
 
 FINISHED = ("Succeeded", "Failed", "Error")
 LOCAL = {"up", "lint", "sample-repo", "promote"}  # no store involved, or the daemon itself
@@ -92,8 +102,13 @@ def _error(exc: urllib.error.HTTPError) -> RemoteError:
     return RemoteError(message, exc.code, problems)
 
 
+def _path(collection: str, namespace: str, name: str = "", action: str = "") -> str:
+    """/api/v1/COLLECTION/NAMESPACE[/NAME[/ACTION]], each segment quoted."""
+    return "/api/v1/" + "/".join([collection, *(quote(p, safe="") for p in (namespace, name, action) if p)])
+
+
 def _wf_path(namespace: str, name: str, action: str = "") -> str:
-    return f"/api/v1/workflows/{quote(namespace, safe='')}/{quote(name, safe='')}" + (f"/{action}" if action else "")
+    return _path("workflows", namespace, name, action)
 
 
 def _client() -> Remote:
@@ -111,13 +126,7 @@ def _client() -> Remote:
 
 def list_cmd(api: Remote, namespace: str, all_namespaces: bool, output: str | None, **_: Any) -> None:
     items = api.call("GET", "/api/v1/workflows", query={"namespace": None if all_namespaces else namespace})["items"]
-    if output == "json":
-        print_json(items)
-    elif output == "name":
-        for w in items:
-            click.echo(w["metadata"]["name"])
-    else:
-        console.print(render.workflows_table(items))
+    print_objects(items, output, render.workflows_table)
 
 
 def get(api: Remote, name: str, namespace: str, output: str | None, **_: Any) -> None:
@@ -137,7 +146,7 @@ def submit(api: Remote, file: str, parameters: tuple[str, ...], watch: bool, wai
         text = Path(file).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         fail(f"{file}: {getattr(exc, 'strerror', None) or exc}")
-    reply = api.call("POST", f"/api/v1/workflows/{quote(namespace, safe='')}",
+    reply = api.call("POST", _path("workflows", namespace),
                      {"manifest": text, "parameters": params, "filename": file})
     for warning in reply.get("warnings", []):
         err.print(warning)
@@ -233,35 +242,62 @@ def resubmit(api: Remote, name: str, memoized: bool, parameters: tuple[str, ...]
         sys.exit(0 if _follow(api, created, watch=False, output=None) == "Succeeded" else 1)
 
 
-class _CronStore:
-    """Just enough of a store for the local `cron list`, read through the API: same table, same JSON."""
+def cron_list(api: Remote, namespace: str, all_namespaces: bool, output: str | None, **_: Any) -> None:
+    from reconciler.cli.cron import print_cron_list
 
-    def __init__(self, api: Remote) -> None:
-        self.api = api
-
-    def list(self, kind: str, namespace: str | None = None) -> list[dict]:
-        assert kind == "CronWorkflow", kind
-        return self.api.call("GET", "/api/v1/cron-workflows", query={"namespace": namespace})["items"]
+    query = {"namespace": None if all_namespaces else namespace}
+    print_cron_list(api.call("GET", "/api/v1/cron-workflows", query=query)["items"], output)
 
 
-class _CronContext:
-    def __init__(self, api: Remote) -> None:
-        self.store = _CronStore(api)
+def cron_get(api: Remote, name: str, namespace: str, output: str | None, **_: Any) -> None:
+    from reconciler.cli.cron import print_cron_workflow
+
+    print_cron_workflow(api.call("GET", _path("cron-workflows", namespace, name)), output)
 
 
-def cron_list(api: Remote, *, local: Callable[..., None], **kwargs: Any) -> None:
-    getattr(local, "__wrapped__", local)(_CronContext(api), **kwargs)
+def _cron_suspend(api: Remote, names: tuple[str, ...], namespace: str, value: bool) -> None:
+    from reconciler.cli.cron import set_suspend_each
+
+    set_suspend_each(names, value, lambda name, suspend: api.call(
+        "PUT", _path("cron-workflows", namespace, name, "suspend" if suspend else "resume")))
+
+
+def cron_suspend(api: Remote, names: tuple[str, ...], namespace: str, **_: Any) -> None:
+    _cron_suspend(api, names, namespace, True)
+
+
+def cron_resume(api: Remote, names: tuple[str, ...], namespace: str, **_: Any) -> None:
+    _cron_suspend(api, names, namespace, False)
+
+
+# ---- templates, semaphores, apply --------------------------------------------------------------------
+
+def template_list(api: Remote, namespace: str, cluster: bool, output: str | None, **_: Any) -> None:
+    if cluster:
+        items = api.call("GET", "/api/v1/cluster-workflow-templates")["items"]
+    else:
+        items = api.call("GET", "/api/v1/workflow-templates", query={"namespace": namespace})["items"]
+    print_objects(items, output)
+
+
+def semaphore_list(api: Remote, namespace: str, output: str | None, **_: Any) -> None:
+    from reconciler.cli.controls import print_locks
+
+    print_locks(api.call("GET", "/api/v1/semaphores", query={"namespace": namespace})["items"], output)
+
+
+def semaphore_set(api: Remote, name: str, size: int, namespace: str, **_: Any) -> None:
+    api.call("PUT", _path("semaphores", namespace), {"ref": name, "size": size})
+    click.echo(f"semaphore {name} size {size}")
+
+
+def apply(api: Remote, files: tuple[str, ...], namespace: str, **_: Any) -> None:
+    manifests = [{"filename": name, "manifest": text} for name, text in read_manifests(files)]
+    reply = api.call("POST", _path("apply", namespace), {"manifests": manifests})
+    print_applied(reply["items"], reply.get("warnings", []))
 
 
 # ---- GitOps ------------------------------------------------------------------------------------------
-
-def _phase(phase: str):
-    from rich.text import Text
-
-    from reconciler.cli.gitops import PHASE_STYLE
-
-    return Text(phase, style=PHASE_STYLE.get(phase, ""))
-
 
 def status(api: Remote, environment: str | None, output: str | None, **_: Any) -> None:
     from reconciler.cli.gitops import print_status
@@ -275,32 +311,29 @@ def status(api: Remote, environment: str | None, output: str | None, **_: Any) -
 
 
 def sync(api: Remote, environment: str | None, accept_force_push: bool, output: str | None, **_: Any) -> None:
-    from rich.text import Text
-
-    from reconciler.cli.gitops import console as gconsole
+    from reconciler.cli.gitops import print_sync
 
     if accept_force_push:
         fail("--accept-force-push is not available with --server: run `reconciler sync` where the daemon runs")
     reply = api.call("POST", "/api/v1/sync", query={"wait": "true", "env": environment}, timeout=600)
-    results = reply["items"]
     if reply.get("error"):
         fail(f"cannot read the repository's environments:\n{reply['error']}")
-    if output == "json":
-        click.echo(json.dumps(results, indent=2))
-    else:
-        for res in results:
-            gconsole.print(Text.assemble((res["name"], "bold"), f" (branch {res['branch']} -> namespace "
-                                         f"{res['namespace']}) ", _phase(res["phase"]), f": {res['message']}"),
-                           highlight=False)
-            for p in res.get("problems", []):
-                click.echo(f"  {p['file']}:{p['line']}: {p['field']}: {p['message']}", err=True)
-            for change in res["plan"]["changes"] if res.get("applied") else []:
-                sign = {"create": "+", "update": "~", "delete": "-"}[change["action"]]
-                drift = " [drift]" if change["drift"] else ""
-                source = f" ({change['path']})" if change.get("path") else ""
-                gconsole.print(f"  {sign} {change['kind']} {change['namespace']}/{change['name']}: "
-                               f"{change['reason']}{drift}{source}", highlight=False, markup=False)
-    sys.exit(1 if any(r["phase"] == "Failed" for r in results) else 0)
+    print_sync(reply["items"], output)
+
+
+def diff(api: Remote, environment: str | None, output: str | None, **_: Any) -> None:
+    """A dry-run pass in the daemon, on its repository (--repo is the daemon's, not this command's)."""
+    from reconciler.cli.gitops import print_diff
+
+    try:
+        results = api.call("GET", "/api/v1/sync/diff", query={"env": environment}, timeout=600)["items"]
+    except RemoteError as exc:
+        if exc.status == 409:  # as the local diff words it: the header, then one problem a line
+            fail("\n".join([f"{exc}:", *exc.problems]))
+        if exc.status in (404, 503):  # an unknown environment, no repository: bad input, as locally
+            fail(str(exc))
+        raise
+    print_diff(results, output)
 
 
 def history(api: Remote, environment: str | None, output: str | None, **_: Any) -> None:
@@ -323,8 +356,10 @@ def history(api: Remote, environment: str | None, output: str | None, **_: Any) 
 ROUTES: dict[tuple[str, ...], Callable[..., None]] = {
     ("list",): list_cmd, ("get",): get, ("submit",): submit, ("delete",): delete, ("logs",): logs,
     ("suspend",): suspend, ("resume",): resume, ("stop",): stop, ("terminate",): terminate, ("retry",): retry,
-    ("resubmit",): resubmit, ("cron", "list"): cron_list, ("status",): status, ("sync",): sync,
-    ("history",): history,
+    ("resubmit",): resubmit, ("cron", "list"): cron_list, ("cron", "get"): cron_get,
+    ("cron", "suspend"): cron_suspend, ("cron", "resume"): cron_resume, ("template", "list"): template_list,
+    ("semaphore", "list"): semaphore_list, ("semaphore", "set"): semaphore_set, ("apply",): apply,
+    ("status",): status, ("sync",): sync, ("diff",): diff, ("history",): history,
 }
 
 
@@ -336,8 +371,6 @@ def route(cli: click.Group) -> None:
         if path[0] in LOCAL:
             continue
         remote = ROUTES.get(path)
-        if remote is cron_list:
-            remote = functools.partial(cron_list, local=command.callback)
         command.callback = _wrap(command.callback, remote, " ".join(path))
 
 

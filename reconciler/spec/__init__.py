@@ -1,6 +1,6 @@
 """Argo-format workflow files: loading with line numbers, JSON Schema validation, lint."""
 
-from .loading import Document, load_file, load_text
+from .loading import Document, load_file, load_text, read_text_file
 from .problems import Problem, SpecError
 from .validation import check_submission, lint_paths, validate_documents
 
@@ -12,5 +12,6 @@ __all__ = [
     "lint_paths",
     "load_file",
     "load_text",
+    "read_text_file",
     "validate_documents",
 ]

@@ -333,14 +333,18 @@ def load_text(text: str, filename: str) -> list[Document]:
     return docs
 
 
-def load_file(path: str | Path) -> list[Document]:
-    """Read and parse a YAML file; the Problem file names are ``str(path)``."""
+def read_text_file(path: str | Path) -> str:
+    """A YAML file's text; SpecError (file:1: (file): ...) when it cannot be read or is not UTF-8."""
     name = str(path)
     try:
         # utf-8-sig: editors on Windows like to prepend a byte-order mark.
-        text = Path(path).read_text(encoding="utf-8-sig")
+        return Path(path).read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
         raise SpecError([Problem(name, 1, "(file)", f"not UTF-8 text: {exc.reason}")]) from None
     except OSError as exc:
         raise SpecError([Problem(name, 1, "(file)", f"cannot read file: {exc.strerror or exc}")]) from None
-    return load_text(text, name)
+
+
+def load_file(path: str | Path) -> list[Document]:
+    """Read and parse a YAML file; the Problem file names are ``str(path)``."""
+    return load_text(read_text_file(path), str(path))

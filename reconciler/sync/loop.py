@@ -73,6 +73,12 @@ class SyncLoop:
                 log.exception("after-sync hook failed")
         return results
 
+    def dry_run(self, env: str | None = None) -> list[EnvironmentResult]:
+        """What a pass would do now (`reconciler diff`): fetch, build and diff, apply nothing. Unlike
+        run_pass, SpecError (no usable reconciler.yaml) and KeyError (unknown `env`) reach the caller."""
+        with self._lock:
+            return self.reconciler.run_pass(env, dry_run=True)
+
     def start(self) -> None:
         if self._thread is not None and self._thread.is_alive():
             return

@@ -72,10 +72,15 @@ class Change:
         return out
 
     def line(self) -> str:
-        sign = {"create": "+", "update": "~", "delete": "-"}[self.action]
-        drift = " [drift]" if self.drift else ""
-        source = f" ({self.path})" if self.path else ""
-        return f"{sign} {self.kind} {self.namespace}/{self.name}: {self.reason}{drift}{source}"
+        return change_line(self.to_dict(with_diff=False))
+
+
+def change_line(change: dict[str, Any]) -> str:
+    """A change (as Change.to_dict gives it) in one line: `+ WorkflowTemplate ns/name: why [drift] (path)`."""
+    sign = {"create": "+", "update": "~", "delete": "-"}[change["action"]]
+    drift = " [drift]" if change["drift"] else ""
+    source = f" ({change['path']})" if change.get("path") else ""
+    return f"{sign} {change['kind']} {change['namespace']}/{change['name']}: {change['reason']}{drift}{source}"
 
 
 @dataclass
