@@ -84,3 +84,6 @@ def configure(level: str = "INFO", fmt: str = "auto") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    # APScheduler says "Running job ..." at INFO for every housekeeping round: our own fire lines
+    # already say what happened.
+    logging.getLogger("apscheduler").setLevel(max(logging.WARNING, root.level))
