@@ -254,6 +254,9 @@ def test_retry_reruns_failed_nodes_in_place(home: Path, tmp_path: Path) -> None:
     wf = workflow(home, "flaky-pipeline")
     assert wf["status"]["phase"] == "Succeeded"
     assert by_display(wf)["extract"] == extract_before  # kept as it was, not re-run
+    # the re-run `load` is linked again under the kept `extract` (a DAG task hangs off its dependency)
+    assert by_display(wf)["extract"]["children"] == [by_display(wf)["load"]["id"]]
+    assert by_display(wf)["load"]["children"] == [by_display(wf)["report"]["id"]]
     state = home / "volumes" / "default" / "flaky-pipeline" / "state"
     assert (state / "extract").read_text() == "run\n"
     assert (state / "report").read_text() == "run\n"  # report was omitted the first time

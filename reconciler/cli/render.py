@@ -80,18 +80,64 @@ def summary(wf: dict) -> Table:
     return grid
 
 
+# Containers whose `children` are what they contain. A DAG's `children` are only its first tasks
+# and a DAG task's are the tasks depending on it (Argo's edges), so neither nests anything.
+_NESTING = frozenset({N.STEPS, N.STEP_GROUP, N.RETRY, N.TASK_GROUP})
+
+
+def tree_children(nodes: dict[str, dict]) -> tuple[list[dict], dict[str, list[dict]]]:
+    """The roots and each node's children as `argo get` nests them: a Steps, StepGroup, Retry or
+    TaskGroup node holds its `children`; a DAG node holds the other nodes of its boundary
+    (`boundaryID`), in start order (then name), as Argo's printer sorts them. Any node placed by
+    neither rule (say, its DAG is missing) falls back on a node listing it in `children`."""
+    owner: dict[str, str] = {}
+    for n in nodes.values():
+        if n["type"] in _NESTING:
+            for c in n.get("children", []):
+                if c in nodes:
+                    owner.setdefault(c, n["id"])
+    linked: dict[str, str] = {}
+    for n in nodes.values():
+        for c in n.get("children", []):
+            linked.setdefault(c, n["id"])
+    kids: dict[str, list[dict]] = {}
+    in_dag: dict[str, list[dict]] = {}
+    roots = []
+    for n in nodes.values():
+        nid = n["id"]
+        boundary = nodes.get(n.get("boundaryID", ""))
+        if nid in owner:
+            continue  # placed below, in its container's `children` order
+        if boundary is not None and boundary["type"] == N.DAG and boundary["id"] != nid:
+            in_dag.setdefault(boundary["id"], []).append(n)
+        elif linked.get(nid) in nodes and linked[nid] != nid:
+            kids.setdefault(linked[nid], []).append(n)
+        else:
+            roots.append(n)
+    for n in nodes.values():
+        if n["type"] in _NESTING:
+            own = [nodes[c] for c in n.get("children", []) if owner.get(c) == n["id"]]
+            if own:
+                kids.setdefault(n["id"], []).extend(own)
+    for dag_id, members in in_dag.items():
+        members.sort(key=lambda n: (n.get("startedAtUnix") or 0, n["displayName"]))
+        kids.setdefault(dag_id, []).extend(members)
+    roots.sort(key=lambda n: (n["name"].endswith(".onExit"), n.get("startedAtUnix", 0)))
+    return roots, kids
+
+
 def node_tree(wf: dict, now: float | None = None) -> Table:
-    """One row per node, indented along `children`, like `argo get`'s STEP column."""
+    """One row per node, nested like `argo get`'s STEP column (see `tree_children`)."""
     nodes = (wf.get("status") or {}).get("nodes") or {}
     table = Table(box=None, padding=(0, 2), show_edge=False)
     for col in ("STEP", "TEMPLATE", "PODNAME", "DURATION", "MESSAGE"):
         table.add_column(col, no_wrap=col != "MESSAGE")
-    has_parent = {c for n in nodes.values() for c in n.get("children", [])}
-    roots = [n for n in nodes.values() if n["id"] not in has_parent]
-    roots.sort(key=lambda n: (n["name"].endswith(".onExit"), n.get("startedAtUnix", 0)))
+    roots, tree = tree_children(nodes)
     now = now or time.time()
+    shown: set[str] = set()
 
     def walk(node: dict, prefix: str, last: bool, depth: int) -> None:
+        shown.add(node["id"])
         icon, colour = ICONS.get(node["phase"], ("?", ""))
         branch = "" if depth == 0 else ("└─" if last else "├─")
         # Step groups add nothing a reader needs beyond their children, as in argo's output.
@@ -102,13 +148,17 @@ def node_tree(wf: dict, now: float | None = None) -> Table:
         end = node.get("finishedAtUnix") or now
         dur = human_duration(end - start) if start and node["type"] == N.POD else ""
         table.add_row(label, node.get("templateName", ""), node.get("podName", ""), dur, node.get("message", "") or "")
-        kids = [nodes[c] for c in node.get("children", []) if c in nodes]
+        kids = [k for k in tree.get(node["id"], []) if k["id"] not in shown]
         child_prefix = prefix + ("" if depth == 0 else ("  " if last else "│ "))
         for i, kid in enumerate(kids):
             walk(kid, child_prefix, i == len(kids) - 1, depth + 1)
 
     for root in roots:
         walk(root, "", True, 0)
+    # A cycle in corrupt links would leave nodes out: show them rather than hide them.
+    for node in nodes.values():
+        if node["id"] not in shown:
+            walk(node, "", True, 0)
     return table
 
 

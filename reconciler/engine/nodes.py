@@ -88,6 +88,32 @@ def new_node(
     return node
 
 
+def outbound_nodes(nodes: dict[str, dict], node_id: str) -> list[str]:
+    """Argo's getOutboundNodes: the nodes a DAG task's dependents hang off (as their `children`).
+
+    A Pod, Skipped or Suspend node is its own outbound node; a TaskGroup's are its items' (itself
+    when it has none); a Retry node's is its last attempt; a Steps or DAG node's are the ones it
+    recorded in `outboundNodes` when it completed, followed down to Pods."""
+    node = nodes[node_id]
+    kind = node["type"]
+    if kind in (POD, SKIPPED, SUSPEND):
+        return [node_id]
+    kids = node.get("children") or []
+    if kind == TASK_GROUP:
+        if not kids:
+            return [node_id]
+        return [out for kid in kids for out in outbound_nodes(nodes, kid)]
+    if kind == RETRY and kids:
+        return [kids[-1]]
+    out: list[str] = []
+    for target in node.get("outboundNodes") or []:
+        if nodes[target]["type"] == POD:
+            out.append(target)
+        else:
+            out.extend(outbound_nodes(nodes, target))
+    return out
+
+
 def is_fulfilled(node: dict) -> bool:
     return node["phase"] in FULFILLED
 

@@ -34,6 +34,8 @@ from reconciler.spec.expressions.templating import substitute, substitute_object
 
 TERMINAL_WORKFLOW = frozenset({N.SUCCEEDED, N.FAILED, N.ERROR})
 ConfigMapLookup = Callable[[str], "dict | None"]
+# Where a new node is linked: one parent, several (a DAG task's dependencies' outbound nodes), none.
+Parents = str | list[str] | None
 # (node id, substituted template) -> None when the node may start, else why it waits.
 LockGate = Callable[[str, dict], "str | None"]
 
@@ -158,7 +160,7 @@ class Operator(ControlsMixin, MemoMixin):
         node_type: str,
         *,
         owner: Frame,
-        parent_id: str | None,
+        parent_id: Parents,
         boundary_id: str | None,
         tmpl: dict | None,
         ctx: TemplateContext | None,
@@ -183,10 +185,11 @@ class Operator(ControlsMixin, MemoMixin):
         node_id = node["id"]
         self.nodes[node_id] = node
         self.owner[node_id] = owner
-        if parent_id is not None:
-            parent = self.nodes[parent_id]
-            parent.setdefault("children", []).append(node_id)
-            self.touch(parent_id)
+        # One parent (a container's child) or, for a DAG task, several: the outbound nodes of the
+        # tasks it depends on, as Argo links them (see frames/dag.py).
+        for pid in (parent_id,) if isinstance(parent_id, str) else parent_id or ():
+            self.nodes[pid].setdefault("children", []).append(node_id)
+            self.touch(pid)
         self.touch(node_id)
         return node
 
@@ -242,7 +245,7 @@ class Operator(ControlsMixin, MemoMixin):
         inputs: dict,
         *,
         owner: Frame,
-        parent_id: str | None,
+        parent_id: Parents,
         boundary_id: str | None,
         in_retry: bool = False,
         extra_scope: dict | None = None,
@@ -338,7 +341,7 @@ class Operator(ControlsMixin, MemoMixin):
         scope,
         *,
         owner: Frame,
-        parent_id: str,
+        parent_id: Parents,
         boundary_id: str,
     ) -> str:
         """Run a step/task/hook `call` whose fields still hold `{{...}}` of the caller's `scope`."""

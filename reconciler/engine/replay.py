@@ -137,6 +137,13 @@ class Replay:
             if rec is None:
                 dirty.add(node_id)
             elif N.is_fulfilled(rec) and N.is_fulfilled(node):
+                # A finished DAG task still gains children (the tasks that depend on it, linked as
+                # they start), so the record's may lack some the replay linked again (a retried
+                # workflow dropped them) or name some it did not reach: keep both.
+                kids = _merged(node.get("children"), rec.get("children"))
+                if kids != (rec.get("children") or []):
+                    rec = {**rec, "children": kids}
+                    dirty.add(node_id)
                 op.nodes[node_id] = rec
             else:
                 for key in ("startedAt", "startedAtUnix"):
@@ -160,3 +167,11 @@ class Replay:
                 op.pod_queue.append(node_id)
         self.deferred = []
 
+
+def _merged(replayed: list[str] | None, recorded: list[str] | None) -> list[str]:
+    """The replayed children in their order, then any recorded ones the replay did not link."""
+    out = list(replayed or [])
+    if recorded:
+        have = set(out)
+        out.extend(c for c in recorded if c not in have)
+    return out

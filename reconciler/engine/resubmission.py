@@ -28,18 +28,22 @@ def formulate_retry(wf: dict) -> dict:
     A node is kept when it succeeded, or when it is an attempt of a retry node that succeeded (its
     failed attempts are that node's history). Everything else (failed, errored, skipped and
     omitted nodes, the containers above them, the exit handler) is run or decided again; the
-    replay answers the kept nodes from the record, so they do not run again."""
+    replay answers the kept nodes from the record, so they do not run again.
+
+    "Attempt of" is the structural parent, not any node listing it in `children`: a DAG task's node
+    is also a child of every outbound node of the tasks it depends on (Argo's edges), so only the
+    Retry node whose children include it makes a node an attempt."""
     status = wf.get("status") or {}
     phase = status.get("phase")
     if phase not in (N.FAILED, N.ERROR):
         raise RetryError(f"workflow {wf['metadata']['name']} is {phase or 'not started'}; only a Failed or "
                          "Errored workflow can be retried")
     nodes = status.get("nodes") or {}
-    parent = {c: n["id"] for n in nodes.values() for c in n.get("children", []) or []}
+    retry_of = {c: n for n in nodes.values() if n["type"] == N.RETRY for c in n.get("children", []) or []}
     keep: dict[str, dict] = {}
     for node_id, node in nodes.items():
-        up = nodes.get(parent.get(node_id, ""))
-        if node["phase"] == N.SUCCEEDED or (up is not None and up["type"] == N.RETRY and up["phase"] == N.SUCCEEDED):
+        up = retry_of.get(node_id)
+        if node["phase"] == N.SUCCEEDED or (up is not None and up["phase"] == N.SUCCEEDED):
             keep[node_id] = node
     exit_prefix = wf["metadata"]["name"] + ".onExit"  # the exit handler runs again after the retry
     keep = {k: n for k, n in keep.items() if not n["name"].startswith(exit_prefix)}

@@ -1,4 +1,14 @@
-"""`dag`: tasks start when their `depends`/`dependencies` are resolved; loops become task groups."""
+"""`dag`: tasks start when their `depends`/`dependencies` are resolved; loops become task groups.
+
+Nodes are linked as Argo links them (its dag.go `connectDependencies`): the DAG node's `children`
+are its tasks without dependencies; any other task's node is a child of each outbound node (see
+`nodes.outbound_nodes`) of each task it depends on, so a node's `children` are the nodes that
+depend on it; the DAG node's `outboundNodes` are its target tasks' outbound nodes. Loop items are
+children of their TaskGroup node. The frame itself never reads these links: it keeps its own maps
+(`task_node`, the task groups' `item_ids`). One addition to Argo's rule: a dependency without
+outbound nodes (a memoized or never-started DAG/Steps node, which Argo leaves unlinked) links its
+dependents to its own node, so every node stays reachable from the root through `children`.
+"""
 
 from __future__ import annotations
 
@@ -51,6 +61,7 @@ class DagFrame(HookedFrame):
         self.scope = scope
         dag = tmpl["dag"]
         self.tasks: dict[str, dict] = {t["name"]: t for t in dag.get("tasks", [])}
+        index = {name: i for i, name in enumerate(self.tasks)}
         self.limit = int(tmpl["parallelism"]) if tmpl.get("parallelism") else None
         self.logic = {}
         self.deps: dict[str, frozenset[str]] = {}
@@ -63,6 +74,8 @@ class DagFrame(HookedFrame):
                 expr = None
             self.logic[name] = expr
             self.deps[name] = frozenset(expr.task_names()) if expr else frozenset()
+        # The dependencies in spec order: the order a task's node is linked to them.
+        self.dep_order = {name: sorted(deps, key=index.__getitem__) for name, deps in self.deps.items()}
         dependents: dict[str, list[str]] = {name: [] for name in self.tasks}
         for name, deps in self.deps.items():
             for dep in deps:
@@ -158,8 +171,9 @@ class DagFrame(HookedFrame):
                 self.immediate(name, node_name, N.SKIPPED_PHASE, "Skipped, empty params")
                 return
             self.active += 1
-            group_node = self.op.create_node(node_name, name, N.TASK_GROUP, owner=self, parent_id=self.node_id,
-                                             boundary_id=self.node_id, tmpl=None, ctx=self.ctx)
+            group_node = self.op.create_node(node_name, name, N.TASK_GROUP, owner=self,
+                                             parent_id=self.parents_of(name), boundary_id=self.node_id,
+                                             tmpl=None, ctx=self.ctx)
             self.bind(name, group_node["id"])
             group = TaskGroupFrame(self, group_node["id"], task, items)
             self.groups[name] = group
@@ -173,7 +187,29 @@ class DagFrame(HookedFrame):
         # Bound before the call: a call that fails at once reports back before returning.
         self.bind(name, N.node_id(self.op.name, node_name))
         self.op.call(task, node_name, display, self.ctx, scope, owner=self,
-                     parent_id=self.node_id, boundary_id=self.node_id)
+                     parent_id=self.parents_of(name), boundary_id=self.node_id)
+
+    def parents_of(self, name: str) -> list[str]:
+        """Where a task's node hangs: the DAG node for a task without dependencies, else every
+        outbound node of every task it depends on (all settled by now)."""
+        deps = self.dep_order[name]
+        if not deps:
+            return [self.node_id]
+        parents: list[str] = []
+        seen: set[str] = set()
+        for dep in deps:
+            for out in self.outbound_of(dep) or [self.task_node[dep]]:
+                if out not in seen:
+                    seen.add(out)
+                    parents.append(out)
+        return parents
+
+    def outbound_of(self, name: str) -> list[str]:
+        """A task's outbound nodes; a loop's are its items' (the group's own list of them)."""
+        group = self.groups.get(name)
+        if group is not None and group.item_ids:
+            return [out for item in group.item_ids for out in N.outbound_nodes(self.op.nodes, item)]
+        return N.outbound_nodes(self.op.nodes, self.task_node[name])
 
     def bind(self, name: str, child_id: str) -> None:
         self.task_node[name] = child_id
@@ -182,17 +218,19 @@ class DagFrame(HookedFrame):
         self.prefix_of[child_id] = f"tasks.{name}"
 
     def immediate(self, name: str, node_name: str, phase: str, message: str) -> None:
-        node = self.op.create_node(node_name, name, N.SKIPPED, owner=self, parent_id=self.node_id,
+        node = self.op.create_node(node_name, name, N.SKIPPED, owner=self, parent_id=self.parents_of(name),
                                    boundary_id=self.node_id, tmpl=None, ctx=self.ctx, phase=phase, message=message)
         self.task_node[name] = node["id"]
         self.settle(name)
 
+    def items_of(self, name: str) -> list[dict]:
+        """A looped task's item nodes (empty for any other task)."""
+        group = self.groups.get(name)
+        return [self.op.nodes[i] for i in group.item_ids] if group is not None else []
+
     def result_of(self, name: str) -> TaskResult:
         node = self.op.nodes[self.task_node[name]]
-        children = ()
-        if node["type"] == N.TASK_GROUP:
-            children = tuple(self.op.nodes[c]["phase"] for c in node.get("children", []))
-        return TaskResult(node["phase"], children)
+        return TaskResult(node["phase"], tuple(item["phase"] for item in self.items_of(name)))
 
     def settled(self, child_id: str) -> None:
         name = self.name_of.get(child_id)
@@ -207,8 +245,7 @@ class DagFrame(HookedFrame):
         node = self.op.nodes[self.task_node[name]]
         prefix = f"tasks.{name}"
         if node["type"] == N.TASK_GROUP:
-            kids = [self.op.nodes[c] for c in node.get("children", [])]
-            add_aggregate_outputs(self.scope, prefix, [k for k in kids if k["type"] != N.SKIPPED])
+            add_aggregate_outputs(self.scope, prefix, [k for k in self.items_of(name) if k["type"] != N.SKIPPED])
         add_node_outputs(self.scope, prefix, node)
         for dep in self.dependents.get(name, ()):
             self.remaining[dep] -= 1
@@ -222,6 +259,7 @@ class DagFrame(HookedFrame):
         if len(self.settled_tasks) < len(self.run_set):
             return
         self.done = True
+        self.set_outbound()
         phase = self.assess()
         if phase != N.SUCCEEDED:
             failed = next((self.task_node[t] for t in self.targets if t in self.task_node and
@@ -237,6 +275,13 @@ class DagFrame(HookedFrame):
             self.op.complete(self.node_id, N.ERROR, str(exc), None)
             return
         self.op.complete(self.node_id, N.SUCCEEDED, "", outputs)
+
+    def set_outbound(self) -> None:
+        """Argo's updateOutboundNodesForTargetTasks: what a task depending on this DAG hangs off."""
+        outbound = [out for t in self.targets if t in self.task_node for out in self.outbound_of(t)]
+        if outbound:
+            self.node["outboundNodes"] = outbound
+            self.op.touch(self.node_id)
 
     def assess(self) -> str:
         """Argo's assessDAGPhase: walk from the roots carrying each branch's last completed phase
@@ -276,6 +321,7 @@ class TaskGroupFrame(HookedFrame):
         self.task = task
         self.items = items
         self.pending = 0
+        self.item_ids: list[str] = []  # the item nodes, in the order they were called
         self.queue: deque[tuple[str, str, dict]] = deque()
         self.busy = False
         self.done = False
@@ -300,6 +346,7 @@ class TaskGroupFrame(HookedFrame):
                 node_name, display, scope = self.queue.popleft()
                 self.pending += 1
                 child_id = N.node_id(self.op.name, node_name)
+                self.item_ids.append(child_id)
                 self.call_of[child_id] = self.task
                 self.prefix_of[child_id] = f"tasks.{self.task['name']}"
                 self.op.call(self.task, node_name, display, self.ctx, scope, owner=self,
@@ -316,7 +363,7 @@ class TaskGroupFrame(HookedFrame):
         if self.done or self.busy or self.pending or self.queue:
             return
         self.done = True
-        kids = [self.op.nodes[c] for c in self.node.get("children", [])]
+        kids = [self.op.nodes[c] for c in self.item_ids]
         failed = [k for k in kids if k["phase"] in N.FAILED_OR_ERROR
                   and not N.continues_on(self.task.get("continueOn"), k["phase"])]
         if failed:

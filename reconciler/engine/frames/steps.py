@@ -42,9 +42,9 @@ class StepsFrame(HookedFrame):
             try:
                 outputs = collect_template_outputs(self.tmpl, self.op.scoped(self.scope))
             except InputError as exc:
-                self.op.complete(self.node_id, N.ERROR, str(exc), None)
+                self.finish(N.ERROR, str(exc), None)
                 return
-            self.op.complete(self.node_id, N.SUCCEEDED, "", outputs)
+            self.finish(N.SUCCEEDED, "", outputs)
             return
         name = f"{self.node['name']}[{self.index}]"
         node = self.op.create_node(name, f"[{self.index}]", N.STEP_GROUP, owner=self, parent_id=self.node_id,
@@ -56,9 +56,19 @@ class StepsFrame(HookedFrame):
     def child_done(self, child_id: str) -> None:
         node = self.op.nodes[child_id]
         if node["phase"] in N.FAILED_OR_ERROR:
-            self.op.complete(self.node_id, N.FAILED, node.get("message") or N.failure_message(node), None)
+            self.finish(N.FAILED, node.get("message") or N.failure_message(node), None)
             return
         self.next_group()
+
+    def finish(self, phase: str, message: str, outputs: dict | None) -> None:
+        """Complete the Steps node, first recording (as Argo's updateOutboundNodes does, whatever
+        the phase) the outbound nodes of the last step group's steps: what a DAG task that depends
+        on this one hangs off. The steps' own `children` layout is unchanged."""
+        if self.group is not None:
+            outbound = [out for c in self.group.members for out in N.outbound_nodes(self.op.nodes, c)]
+            if outbound:
+                self.node["outboundNodes"] = outbound
+        self.op.complete(self.node_id, phase, message, outputs)
 
 
 class StepGroupFrame(HookedFrame):
@@ -69,6 +79,7 @@ class StepGroupFrame(HookedFrame):
         self.queue: deque[tuple[dict, str, str, dict]] = deque()
         self.active = 0
         self.children_of: dict[str, list[str]] = {}
+        self.members: list[str] = []  # the step nodes (not their exit hooks), in creation order
         self.looped: set[str] = set()
         self.busy = False
         self.done = False
@@ -104,6 +115,7 @@ class StepGroupFrame(HookedFrame):
                                    boundary_id=self.steps.node_id, tmpl=None, ctx=self.ctx, phase=phase,
                                    message=message)
         self.children_of[step["name"]].append(node["id"])
+        self.members.append(node["id"])
 
     def plan(self, step: dict, name: str, display: str, extra: dict) -> None:
         scope = self.op.scoped({**self.steps.scope, **extra} if extra else self.steps.scope)
@@ -131,6 +143,7 @@ class StepGroupFrame(HookedFrame):
                 self.active += 1
                 child_id = N.node_id(self.op.name, name)
                 self.children_of[step["name"]].append(child_id)
+                self.members.append(child_id)
                 self.call_of[child_id] = step
                 self.prefix_of[child_id] = f"steps.{step['name']}"
                 self.op.call(step, name, display, self.ctx, scope, owner=self,
