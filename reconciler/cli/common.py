@@ -94,3 +94,16 @@ def print_applied(lines: list[str], warnings: list) -> None:
         err.print(str(warning))
     for line in lines:
         click.echo(line)
+
+
+def print_workflow(wf: dict, output: str | None) -> None:
+    """One workflow as `reconciler get` shows it (-o json, -o yaml, or summary and node tree)."""
+    if output == "json":
+        print_json(wf)
+    elif output == "yaml":
+        import yaml
+
+        click.echo(yaml.safe_dump(wf, sort_keys=False))
+    else:
+        console.print(render.workflow_view(wf))
+

@@ -6,12 +6,10 @@ import sys
 from pathlib import Path
 
 import click
-import yaml
 
 from reconciler import operations
 from reconciler.cli import controls, cron, gitops, remote, render
 from reconciler.cli.common import (
-    console,
     err,
     fail,
     fail_operation,
@@ -19,8 +17,8 @@ from reconciler.cli.common import (
     output_option,
     parse_parameters,
     print_applied,
-    print_json,
     print_objects,
+    print_workflow,
     read_manifests,
 )
 from reconciler.cli.context import Context
@@ -109,15 +107,10 @@ def _brief(wf: dict) -> dict:
 def get(obj: Context, name: str, namespace: str, output: str | None) -> None:
     """Show a workflow and its node tree."""
     wf = obj.get_or_exit("Workflow", namespace, name)
-    if output == "json":
-        print_json(wf)
-    elif output == "yaml":
-        click.echo(yaml.safe_dump(wf, sort_keys=False))
-    else:
-        console.print(render.workflow_view(wf))
-        if obj.executor_isolation() != "bwrap":
-            err.print(f"note: steps run with isolation '{obj.executor_isolation()}' "
-                      "(no private filesystem view)")
+    print_workflow(wf, output)
+    if output not in ("json", "yaml") and obj.executor_isolation() != "bwrap":
+        err.print(f"note: steps run with isolation '{obj.executor_isolation()}' "
+                  "(no private filesystem view)")
 
 
 @cli.command()

@@ -22,7 +22,6 @@ from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
 import click
-import yaml
 
 from reconciler.cli import render
 from reconciler.cli.common import (
@@ -34,6 +33,7 @@ from reconciler.cli.common import (
     print_applied,
     print_json,
     print_objects,
+    print_workflow,
     read_manifests,
 )
 
@@ -130,13 +130,7 @@ def list_cmd(api: Remote, namespace: str, all_namespaces: bool, output: str | No
 
 
 def get(api: Remote, name: str, namespace: str, output: str | None, **_: Any) -> None:
-    wf = api.call("GET", _wf_path(namespace, name))
-    if output == "json":
-        print_json(wf)
-    elif output == "yaml":
-        click.echo(yaml.safe_dump(wf, sort_keys=False))
-    else:
-        console.print(render.workflow_view(wf))
+    print_workflow(api.call("GET", _wf_path(namespace, name)), output)
 
 
 def submit(api: Remote, file: str, parameters: tuple[str, ...], watch: bool, wait: bool, namespace: str,

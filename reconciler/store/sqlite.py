@@ -135,23 +135,15 @@ class SqliteStore(ObjectStore):
     def list(
         self, kind: str, namespace: str | None = None, labels: Mapping[str, str] | None = None
     ) -> list[dict]:
-        sql, args = "SELECT id, body FROM objects WHERE kind = ?", [kind]
-        if namespace is not None:
-            sql += " AND namespace = ?"
-            args.append(normalize_namespace(kind, namespace))
         with self._txn(write=False) as conn:
-            rows = conn.execute(sql + " ORDER BY namespace, name", args).fetchall()
+            rows = self._select(conn, "id, body", kind, namespace)
             objs = ((oid, json.loads(body)) for oid, body in rows)
             # Filter before fetching nodes: the side rows are the expensive part.
             return [assemble(conn, oid, obj) for oid, obj in objs if labels_match(obj, labels)]
 
     def list_brief(self, kind: str, namespace: str | None = None) -> list[dict]:
-        sql, args = "SELECT body FROM objects WHERE kind = ?", [kind]
-        if namespace is not None:
-            sql += " AND namespace = ?"
-            args.append(normalize_namespace(kind, namespace))
         with self._txn(write=False) as conn:
-            rows = conn.execute(sql + " ORDER BY namespace, name", args).fetchall()
+            rows = self._select(conn, "body", kind, namespace)
         out = []
         for (body,) in rows:
             obj = json.loads(body)
@@ -176,6 +168,15 @@ class SqliteStore(ObjectStore):
     def current_version(self) -> str:
         with self._txn(write=False) as conn:
             return str(self._counters(conn)[0])
+
+    @staticmethod
+    def _select(conn: sqlite3.Connection, columns: str, kind: str, namespace: str | None) -> list[tuple]:
+        """`columns` of every object of `kind` (in `namespace`, or all), in list() order."""
+        sql, args = f"SELECT {columns} FROM objects WHERE kind = ?", [kind]
+        if namespace is not None:
+            sql += " AND namespace = ?"
+            args.append(normalize_namespace(kind, namespace))
+        return conn.execute(sql + " ORDER BY namespace, name", args).fetchall()
 
     @staticmethod
     def _row(conn: sqlite3.Connection, kind: str, namespace: str, name: str) -> tuple:
