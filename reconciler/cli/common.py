@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 import click
 from rich.console import Console
@@ -106,4 +107,22 @@ def print_workflow(wf: dict, output: str | None) -> None:
         click.echo(yaml.safe_dump(wf, sort_keys=False))
     else:
         console.print(render.workflow_view(wf))
+
+
+def read_workflow_file(file: str) -> str:
+    """The text of the file `submit` was given (local and remote alike)."""
+    try:
+        return Path(file).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        fail(f"{file}: {getattr(exc, 'strerror', None) or exc}")
+
+
+def print_submitted(created: list[dict], namespace: str, output: str | None, *, running: bool) -> None:
+    """What `submit` says of the workflows it stored (with -o name: just their names)."""
+    for wf in created:
+        name = wf["metadata"]["name"]
+        if output == "name":
+            click.echo(name)
+        elif not running:
+            click.echo(f"Name: {name}\nNamespace: {namespace}\nStatus: Pending")
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import click
 
@@ -18,8 +17,10 @@ from reconciler.cli.common import (
     parse_parameters,
     print_applied,
     print_objects,
+    print_submitted,
     print_workflow,
     read_manifests,
+    read_workflow_file,
 )
 from reconciler.cli.context import Context
 from reconciler.cli.running import run_here
@@ -58,10 +59,7 @@ def _problems_or_exit(problems: list) -> None:
 def submit(obj: Context, file: str, parameters, watch: bool, wait: bool, namespace: str, output: str | None) -> None:
     """Submit a Workflow file (and run it with --wait or --watch)."""
     params = parse_parameters(parameters)
-    try:
-        text = Path(file).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        fail(f"{file}: {getattr(exc, 'strerror', None) or exc}")
+    text = read_workflow_file(file)
     # Run here: the workflow is created already leased to this process, so a daemon never takes it.
     runner = obj.runner() if (watch or wait) else None
     try:
@@ -70,12 +68,7 @@ def submit(obj: Context, file: str, parameters, watch: bool, wait: bool, namespa
     except operations.OperationError as exc:
         fail_operation(exc)
     _problems_or_exit(warnings)
-    for wf in created:
-        name = wf["metadata"]["name"]
-        if output == "name":
-            click.echo(name)
-        elif not (watch or wait):
-            click.echo(f"Name: {name}\nNamespace: {namespace}\nStatus: Pending")
+    print_submitted(created, namespace, output, running=watch or wait)
     if not (watch or wait):
         return
     phases = [run_here(obj, runner, wf, watch=watch, output=output) for wf in created]

@@ -17,7 +17,6 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
@@ -33,8 +32,10 @@ from reconciler.cli.common import (
     print_applied,
     print_json,
     print_objects,
+    print_submitted,
     print_workflow,
     read_manifests,
+    read_workflow_file,
 )
 
 FINISHED = ("Succeeded", "Failed", "Error")
@@ -136,21 +137,13 @@ def get(api: Remote, name: str, namespace: str, output: str | None, **_: Any) ->
 def submit(api: Remote, file: str, parameters: tuple[str, ...], watch: bool, wait: bool, namespace: str,
            output: str | None, **_: Any) -> None:
     params = parse_parameters(parameters)
-    try:
-        text = Path(file).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        fail(f"{file}: {getattr(exc, 'strerror', None) or exc}")
+    text = read_workflow_file(file)
     reply = api.call("POST", _path("workflows", namespace),
                      {"manifest": text, "parameters": params, "filename": file})
     for warning in reply.get("warnings", []):
         err.print(warning)
     created = reply["items"]
-    for wf in created:
-        name = wf["metadata"]["name"]
-        if output == "name":
-            click.echo(name)
-        elif not (watch or wait):
-            click.echo(f"Name: {name}\nNamespace: {namespace}\nStatus: Pending")
+    print_submitted(created, namespace, output, running=watch or wait)
     if watch or wait:
         phases = [_follow(api, wf, watch=watch, output=output) for wf in created]
         sys.exit(0 if all(p == "Succeeded" for p in phases) else 1)
