@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 from reconciler.artifacts import LocalArtifactRepository
@@ -185,9 +186,11 @@ def set_semaphore(store: ObjectStore, namespace: str, ref: str, size: int) -> No
 
 # ---- apply: templates, cron workflows, ConfigMaps ----------------------------------------------------
 
-def apply_manifests(store: ObjectStore, manifests: list[tuple[str, str]], namespace: str) -> tuple[list[str], list]:
+def apply_manifests(store: ObjectStore, manifests: list[tuple[str, str]], namespace: str,
+                    may_write: Callable[[str], bool] | None = None) -> tuple[list[str], list]:
     """`reconciler apply`: validate every document of the (filename, YAML text) pairs, then create or
-    replace each, like `kubectl apply`; nothing is stored if any document is invalid.
+    replace each, like `kubectl apply`; nothing is stored if any document is invalid, or if
+    `may_write(target namespace)` ("" for cluster-scoped kinds) refuses one (OperationError 403).
 
     Returns kubectl's verdict lines ("workflowtemplate/x created|configured|unchanged") and the
     warnings. OperationError(400) carries every problem found, warnings included, in file order."""
@@ -207,7 +210,20 @@ def apply_manifests(store: ObjectStore, manifests: list[tuple[str, str]], namesp
                                     f"use `reconciler submit` for {d.obj.get('kind')}"))
     if any(p.severity == "error" for p in problems):
         raise OperationError("invalid manifest", 400, problems)
+    if may_write is not None:
+        refused = [Problem(d.filename, d.line_of(("metadata",)), "metadata.namespace",
+                           f"not allowed to write {_target_namespace(d.obj, namespace) or 'cluster-scoped objects'}")
+                   for d in docs if not may_write(_target_namespace(d.obj, namespace))]
+        if refused:
+            raise OperationError("this token may not write where these documents go; nothing applied", 403, refused)
     return [apply_object(store, d.obj, namespace) for d in docs], problems
+
+
+def _target_namespace(doc: dict, namespace: str) -> str:
+    if doc.get("kind") in CLUSTER_SCOPED_KINDS:
+        return ""
+    meta = doc.get("metadata")
+    return (meta.get("namespace") if isinstance(meta, dict) else None) or namespace
 
 
 def apply_object(store: ObjectStore, doc: dict, namespace: str) -> str:
@@ -215,7 +231,7 @@ def apply_object(store: ObjectStore, doc: dict, namespace: str) -> str:
     obj = copy.deepcopy(doc)
     kind = obj["kind"]
     meta = obj.setdefault("metadata", {})
-    meta["namespace"] = "" if kind in CLUSTER_SCOPED_KINDS else (meta.get("namespace") or namespace)
+    meta["namespace"] = _target_namespace(obj, namespace)
     label = f"{kind.lower()}/{meta['name']}"
     try:
         current = store.get(kind, meta["namespace"], meta["name"])

@@ -10,7 +10,7 @@ from fastapi.responses import Response
 
 from reconciler import operations
 
-from .auth import require_read, require_write
+from .auth import grant_of, require_read, require_write
 from .common import ApiError, body_doc, check_namespace, json_body, json_response, state_of
 from .routes_workflows import list_reply
 
@@ -70,5 +70,6 @@ def apply(request: Request, namespace: str, body: Any = Depends(json_body)) -> R
         if not isinstance(text, str) or not isinstance(filename, str):
             raise ApiError(400, "manifest must be YAML text (a string), filename a string")
         manifests.append((filename, text))
-    lines, warnings = operations.apply_manifests(state_of(request).store, manifests, namespace)
+    lines, warnings = operations.apply_manifests(state_of(request).store, manifests, namespace,
+                                                 may_write=grant_of(request).sees)
     return json_response({"items": lines, "warnings": [str(w) for w in warnings]})

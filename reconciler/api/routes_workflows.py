@@ -11,8 +11,9 @@ from fastapi.responses import Response, StreamingResponse
 
 from reconciler import operations
 from reconciler.runner.logstream import LogNotFound, stream_logs
+from reconciler.store.base import CLUSTER_SCOPED_KINDS
 
-from .auth import require_read, require_write
+from .auth import grant_of, require_read, require_write
 from .common import (
     ApiError,
     body_doc,
@@ -63,7 +64,10 @@ def list_reply(request: Request, kind: str, namespace: str | None, limit: int | 
     if namespace:
         check_namespace(namespace)
     state = state_of(request)
-    key = (kind, namespace or None, limit)
+    grant = grant_of(request)
+    # A scoped token lists its namespaces only; cluster-scoped objects are shared by all, readable by all.
+    scoped = not grant.everywhere and kind not in CLUSTER_SCOPED_KINDS
+    key = (kind, namespace or None, limit, grant.namespaces if scoped else None)
     try:
         version = state.store.current_version()  # read before the list: never cache newer under older
     except NotImplementedError:
@@ -72,6 +76,8 @@ def list_reply(request: Request, kind: str, namespace: str | None, limit: int | 
     if version is not None and cached is not None and cached[0] == version:
         return Response(cached[1], media_type="application/json")
     items = state.store.list_brief(kind, namespace or None)
+    if scoped:
+        items = [o for o in items if grant.sees(o["metadata"].get("namespace"))]
     if kind == "Workflow":  # newest first, as `reconciler list`; other kinds by (namespace, name)
         items.sort(key=lambda o: o["metadata"].get("creationTimestamp", ""), reverse=True)
     if limit:

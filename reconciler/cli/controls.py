@@ -56,12 +56,15 @@ def register(cli: click.Group) -> None:  # noqa: C901 - one command per nested f
                   help="Seconds running steps get to finish on SIGTERM.")
     @click.option("--listen", envvar="RECONCILER_LISTEN", default=None, metavar="HOST:PORT",
                   help="Address of the HTTP API (default 127.0.0.1:8080; 'off': none). See docs/API.md.")
+    @click.option("--api-tokens", envvar="RECONCILER_API_TOKENS", default=None, metavar="FILE",
+                  type=click.Path(dir_okay=False),
+                  help="Scoped API tokens: a YAML/JSON file of token digests, namespaces and verbs (docs/API.md).")
     @click.option("--log-level", default="INFO", show_default=True)
     @click.option("--log-format", type=click.Choice(["auto", "json", "text"]), default="auto", show_default=True,
                   help="auto: text on a terminal, JSON lines otherwise.")
     @click.pass_obj
     def up(obj: Context, listen: str | None, repo: str | None, poll_interval: float, max_running: int | None,
-           isolation: str, grace: float, log_level: str, log_format: str) -> None:
+           isolation: str, grace: float, api_tokens: str | None, log_level: str, log_format: str) -> None:
         """Run the daemon: drive every unfinished workflow in the store until stopped."""
         from reconciler import logs
         from reconciler.api.settings import ApiConfigError, api_settings
@@ -70,7 +73,7 @@ def register(cli: click.Group) -> None:  # noqa: C901 - one command per nested f
         logs.configure(log_level, log_format)
 
         try:
-            api = api_settings(listen)
+            api = api_settings(listen, tokens_file=api_tokens)
         except ApiConfigError as exc:
             raise click.ClickException(str(exc)) from None
         daemon = Daemon(obj.home, repo=repo, poll_interval=poll_interval, max_running=max_running,
