@@ -40,6 +40,19 @@ def _load_config(ctx: click.Context, _param: click.Parameter, path: str | None) 
     return path
 
 
+def _private_home(obj: Context) -> None:
+    """The daemon's files are its owner's only: umask 077 for all it creates, and what an older
+    version created is tightened now (said in the log)."""
+    import logging
+    import os
+
+    from reconciler.config import DAEMON_UMASK, tighten_home
+
+    os.umask(DAEMON_UMASK)
+    for change in tighten_home(obj.home):
+        logging.getLogger("reconciler.daemon").warning("data directory: removed group/other access: %s", change)
+
+
 def register(cli: click.Group) -> None:  # noqa: C901 - one command per nested function
     @cli.command()
     @click.option("--config", envvar="RECONCILER_CONFIG", type=click.Path(dir_okay=False), is_eager=True,
@@ -71,6 +84,7 @@ def register(cli: click.Group) -> None:  # noqa: C901 - one command per nested f
         from reconciler.daemon import Daemon
 
         logs.configure(log_level, log_format)
+        _private_home(obj)
 
         try:
             api = api_settings(listen, tokens_file=api_tokens)

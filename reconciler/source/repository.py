@@ -1,6 +1,7 @@
 """A local bare copy of the workflow repository: clone, fetch, read files of a commit, promote.
 
 The copy lives under the data directory (sources/<name>-<hash>.git) and is only ever fetched into;
+its git config holds the URL without credentials, which reach git only through credentials.py;
 files are read from git blobs of a commit's tree, so no working tree is checked out per branch.
 Branches land in refs/remotes/origin/* with a non-forced refspec: a force-pushed branch is
 rejected by git, and we keep the last good state rather than follow rewritten history silently.
@@ -19,6 +20,8 @@ from pathlib import Path
 
 import git
 from git.exc import BadName, GitCommandError
+
+from .credentials import Credentials, from_environment, git_environment, split_url
 
 log = logging.getLogger("reconciler.source")
 
@@ -55,7 +58,8 @@ def normalize_url(url: str) -> str:
 
 
 def cache_dir(home: Path, url: str) -> Path:
-    url = normalize_url(url)
+    """sources/<name>-<hash>.git, named after the URL without credentials: the same for any password."""
+    url = split_url(normalize_url(url))[0]
     stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", redact(url).rstrip("/").rsplit("/", 1)[-1]).strip("-") or "repo"
     digest = hashlib.sha256(url.encode()).hexdigest()[:10]
     return Path(home) / "sources" / f"{stem.removesuffix('.git')}-{digest}.git"
@@ -64,10 +68,16 @@ def cache_dir(home: Path, url: str) -> Path:
 class GitSource:
     """One remote repository and its local bare copy. Thread-safe for one fetcher and many readers."""
 
-    def __init__(self, url: str, home: Path) -> None:
-        self.url = normalize_url(url)
-        self.display_url = redact(self.url)
+    def __init__(self, url: str, home: Path, credentials: Credentials | None = None) -> None:
+        """Credentials in an http(s) URL win over `credentials`, which win over RECONCILER_GIT_USERNAME/
+        RECONCILER_GIT_PASSWORD; none of them is written anywhere (credentials.py)."""
+        given = normalize_url(url)
+        self.url, in_url = split_url(given)
+        self.credentials = in_url or credentials or from_environment()
+        self.display_url = redact(given)
         self.path = cache_dir(home, self.url)
+        self._legacy_path = Path(home) / "sources" / \
+            f"{self.path.name.rsplit('-', 1)[0]}-{hashlib.sha256(given.encode()).hexdigest()[:10]}.git"
         self._lock = threading.RLock()
         self._repo: git.Repo | None = None
         self.last_fetch: FetchResult | None = None
@@ -81,18 +91,32 @@ class GitSource:
             return self._repo
 
     def _open_or_init(self) -> git.Repo:
+        if self._legacy_path != self.path and (self._legacy_path / "HEAD").exists() and not self.path.exists():
+            # Named by a hash of the URL with its password by older versions: keep the copy, drop the name.
+            self._legacy_path.rename(self.path)
         if (self.path / "HEAD").exists():
-            return git.Repo(self.path)
+            repo = git.Repo(self.path)
+            self._scrub_remote(repo)
+            return repo
         if _is_local(self.url) and not Path(self.url).exists():
             raise SourceError(f"repository {self.display_url} does not exist")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         repo = git.Repo.init(self.path, bare=True)
         repo.create_remote("origin", self.url)
         return repo
 
+    def _scrub_remote(self, repo: git.Repo) -> None:
+        """Older versions wrote the URL with its credentials into the copy's config: rewrite it."""
+        with repo.config_reader() as config:
+            current = config.get_value('remote "origin"', "url", default="")
+        if current != self.url:
+            with repo.config_writer() as config:
+                config.set_value('remote "origin"', "url", self.url)
+            if split_url(current)[1] is not None:
+                log.warning("removed the credentials an older version wrote into %s/config", self.path)
+
     def _git_env(self) -> dict[str, str]:
-        # Never wait for a password prompt: a daemon has no terminal, a bad credential must fail fast.
-        return {"GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "true", "SSH_ASKPASS": "true",
+        return {**git_environment(self.credentials, self.path.parent),
                 "GIT_SSH_COMMAND": os.environ.get("GIT_SSH_COMMAND", "ssh -o BatchMode=yes")}
 
     def fetch(self, *, accept_rewrites: bool = False) -> FetchResult:
