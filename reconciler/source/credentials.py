@@ -8,9 +8,10 @@ How git gets them: each git command that talks to the remote runs with GIT_ASKPA
 small shell script (ASKPASS below, written to the data directory; it holds no secret) and with the
 username and password in that git process's environment only. git runs the script for its
 "Username for ..." and "Password for ..." prompts; the script prints them with the shell's builtin
-printf, so they are never an argument of any process. Credential helpers from the user's or the
-system's git config are switched off for these commands (GIT_CONFIG_COUNT), so no `store` helper
-can write the password to ~/.git-credentials after a successful fetch.
+printf, so they are never an argument of any process. Credential helpers from git's config files
+or the environment are switched off for these commands (one more GIT_CONFIG_COUNT entry), so ours are
+the ones used and no `store` helper writes them to ~/.git-credentials after a successful fetch.
+Without credentials of ours, configured helpers work as usual (the Helm chart sets one this way).
 """
 
 from __future__ import annotations
@@ -79,17 +80,21 @@ def from_environment(environ: Mapping[str, str] | None = None) -> Credentials | 
     return Credentials(environ.get(USERNAME_ENV) or "x-access-token", password)
 
 
-def git_environment(credentials: Credentials | None, folder: Path) -> dict[str, str]:
-    """Environment variables for a git command that may talk to the remote (to add to os.environ).
+def git_environment(credentials: Credentials | None, folder: Path,
+                    environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Environment variables for a git command that may talk to the remote (to add to `environ`).
 
     Without credentials, any prompt gets an empty answer at once: a daemon has no terminal, and a
     remote that wants a password must fail fast rather than hang."""
-    env = {"GIT_TERMINAL_PROMPT": "0", "SSH_ASKPASS": "true",
-           # An empty credential.helper clears the list from every config file git reads.
-           "GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "credential.helper", "GIT_CONFIG_VALUE_0": ""}
+    env = {"GIT_TERMINAL_PROMPT": "0", "SSH_ASKPASS": "true"}
     if credentials is None:
         return {**env, "GIT_ASKPASS": "true"}
-    return {**env, "GIT_ASKPASS": str(askpass_script(folder)),
+    environ = os.environ if environ is None else environ
+    count = environ.get("GIT_CONFIG_COUNT", "0")
+    n = int(count) if count.isdigit() else 0
+    # An empty credential.helper, last in the list, clears every helper configured before it.
+    return {**env, "GIT_CONFIG_COUNT": str(n + 1), f"GIT_CONFIG_KEY_{n}": "credential.helper",
+            f"GIT_CONFIG_VALUE_{n}": "", "GIT_ASKPASS": str(askpass_script(folder)),
             USERNAME_ENV: credentials.username, PASSWORD_ENV: credentials.password}
 
 

@@ -145,7 +145,10 @@ def auth_remote(tmp_path: Path) -> Iterator[tuple[GitRemote, GitHttpServer]]:
 def test_git_password_is_never_written_to_disk_nor_passed_as_an_argument(auth_remote, tmp_path, given):
     remote, server = auth_remote
     shim_dir, argv_log = git_shim(tmp_path / "shim")
-    env = {"PATH": f"{shim_dir}:{os.environ['PATH']}"}
+    user_home = tmp_path / "user"  # the daemon user's git config keeps whatever credentials git approves
+    user_home.mkdir()
+    (user_home / ".gitconfig").write_text("[credential]\n\thelper = store\n")
+    env = {"PATH": f"{shim_dir}:{os.environ['PATH']}", "HOME": str(user_home)}
     if given == "in-url":  # the repository URL as the issue gave it (through the environment, not our argv)
         env["RECONCILER_REPO"] = server.url(remote.bare.name, f"alice:{PASSWORD}")
     else:
@@ -173,7 +176,8 @@ def test_git_password_is_never_written_to_disk_nor_passed_as_an_argument(auth_re
     assert not [c for c in calls if PASSWORD.encode() in c]
     assert any(b"remote-http" in seen for seen in watch.git_seen), watch.git_seen  # the watch did see git at work
     assert watch.leaks == []
-    assert files_containing(home, PASSWORD) == []
+    assert files_containing(home, PASSWORD) == [] and files_containing(user_home, PASSWORD) == []
+    assert not (user_home / ".git-credentials").exists()
     configs = list((home / "sources").glob("*/config"))
     assert configs and all("@" not in c.read_text() and "alice" not in c.read_text() for c in configs)
     assert PASSWORD not in daemon.logs()
@@ -194,6 +198,25 @@ def test_an_old_copy_with_the_password_in_its_config_is_cleaned_and_still_fetche
     assert source.branches()["dev"] == remote.remote_head("dev")
     assert not legacy.exists() and source.path.exists()
     assert files_containing(home, PASSWORD) == []
+
+
+def test_a_credential_helper_from_the_environment_still_answers_when_we_hold_no_credentials(
+        auth_remote, tmp_path, monkeypatch):
+    remote, server = auth_remote
+    token = tmp_path / "token"
+    token.write_text(PASSWORD)
+    # What the Helm chart sets: a helper through git's environment config, reading a mounted Secret.
+    monkeypatch.setenv("GIT_CONFIG_COUNT", "1")
+    monkeypatch.setenv("GIT_CONFIG_KEY_0", "credential.helper")
+    monkeypatch.setenv("GIT_CONFIG_VALUE_0",
+                       f'!f() {{ test "$1" = get || exit 0; echo username=alice; echo "password=$(cat {token})"; }}; f')
+    source = GitSource(server.url(remote.bare.name), tmp_path / "home")
+    try:
+        result = source.fetch()
+    finally:
+        source.close()
+    assert result.ok, result.error
+    assert source.credentials is None and files_containing(tmp_path / "home", PASSWORD) == []
 
 
 # ---- part 5: the data directory ------------------------------------------------------------------------
