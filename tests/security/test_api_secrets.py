@@ -456,3 +456,22 @@ def test_a_read_only_token_cannot_submit_and_an_unknown_token_gets_nothing(scope
     assert {e["name"] for e in reader.get("/api/v1/sync/status").json()["items"]} == {"dev", "qa", "prod"}
     assert stranger.get("/api/v1/workflows").status == 401
     assert alive(daemon)
+
+
+@pytest.mark.parametrize("entry, says", [
+    ({"name": "x", "token": DEV_TOKEN, "namespaces": ["team-dev"], "verbs": ["read"]}, "never in clear"),
+    ({"name": "x", "sha256": "abc", "namespaces": ["team-dev"], "verbs": ["read"]}, "tokens[0].sha256"),
+    ({"name": "x", "sha256": "0" * 64, "namespaces": ["Team_Dev"], "verbs": ["read"]}, "tokens[0].namespaces"),
+    ({"name": "x", "sha256": "0" * 64, "namespaces": "*", "verbs": ["admin"]}, "tokens[0].verbs"),
+])
+def test_a_bad_tokens_file_stops_the_daemon_with_the_file_and_entry_named(tmp_path, entry, says):
+    tokens = tmp_path / "tokens.yaml"
+    tokens.write_text(json.dumps({"tokens": [entry]}))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RECONCILER_")}
+    proc = subprocess.run([sys.executable, "-m", "reconciler.cli.main", "--home", str(tmp_path / "home"), "up",
+                           "--listen", "127.0.0.1:0", "--api-tokens", str(tokens)],
+                          capture_output=True, text=True, timeout=60, check=False, env=env)
+    assert proc.returncode != 0
+    assert str(tokens) in proc.stderr and says in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "home" / "store.db").exists()  # refused before anything was opened
