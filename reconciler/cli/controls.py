@@ -86,9 +86,12 @@ def register(cli: click.Group) -> None:  # noqa: C901 - one command per nested f
         logs.configure(log_level, log_format)
         _private_home(obj)
 
+        from reconciler.source.credentials import CredentialsError, from_environment
+
         try:
             api = api_settings(listen, tokens_file=api_tokens)
-        except ApiConfigError as exc:
+            from_environment()  # RECONCILER_GIT_PASSWORD(_FILE) readable, before anything starts
+        except (ApiConfigError, CredentialsError) as exc:
             raise click.ClickException(str(exc)) from None
         daemon = Daemon(obj.home, repo=repo, poll_interval=poll_interval, max_running=max_running,
                         isolation=isolation, grace=grace, api=api)

@@ -21,7 +21,7 @@ from pathlib import Path
 import git
 from git.exc import BadName, GitCommandError
 
-from .credentials import Credentials, from_environment, git_environment, split_url
+from .credentials import Credentials, CredentialsError, from_environment, git_environment, split_url
 
 log = logging.getLogger("reconciler.source")
 
@@ -65,6 +65,13 @@ def cache_dir(home: Path, url: str) -> Path:
     return Path(home) / "sources" / f"{stem.removesuffix('.git')}-{digest}.git"
 
 
+def _legacy_cache_dir(home: Path, url: str) -> Path:
+    """Where older versions kept the copy: named by a hash of the URL with its credentials."""
+    path = cache_dir(home, url)
+    digest = hashlib.sha256(normalize_url(url).encode()).hexdigest()[:10]
+    return path.with_name(f"{path.name.rsplit('-', 1)[0]}-{digest}.git")
+
+
 class GitSource:
     """One remote repository and its local bare copy. Thread-safe for one fetcher and many readers."""
 
@@ -73,11 +80,14 @@ class GitSource:
         RECONCILER_GIT_PASSWORD; none of them is written anywhere (credentials.py)."""
         given = normalize_url(url)
         self.url, in_url = split_url(given)
-        self.credentials = in_url or credentials or from_environment()
+        self.credentials_error = ""
+        try:
+            self.credentials = in_url or credentials or from_environment()
+        except CredentialsError as exc:  # said by every fetch, as a failed fetch is
+            self.credentials, self.credentials_error = None, str(exc)
         self.display_url = redact(given)
         self.path = cache_dir(home, self.url)
-        self._legacy_path = Path(home) / "sources" / \
-            f"{self.path.name.rsplit('-', 1)[0]}-{hashlib.sha256(given.encode()).hexdigest()[:10]}.git"
+        self._legacy_path = _legacy_cache_dir(home, given)
         self._lock = threading.RLock()
         self._repo: git.Repo | None = None
         self.last_fetch: FetchResult | None = None
@@ -127,6 +137,8 @@ class GitSource:
         started = time.monotonic()
         refspec = ("+" if accept_rewrites else "") + "refs/heads/*:refs/remotes/origin/*"
         try:
+            if self.credentials_error:
+                raise SourceError(f"fetch {self.display_url} failed: {self.credentials_error}")
             with self._lock:
                 self.repo.git.fetch("origin", "--prune", "--no-tags", refspec, env=self._git_env(),
                                     kill_after_timeout=FETCH_TIMEOUT)

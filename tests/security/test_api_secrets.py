@@ -475,3 +475,14 @@ def test_a_bad_tokens_file_stops_the_daemon_with_the_file_and_entry_named(tmp_pa
     assert str(tokens) in proc.stderr and says in proc.stderr, proc.stderr
     assert "Traceback" not in proc.stderr
     assert not (tmp_path / "home" / "store.db").exists()  # refused before anything was opened
+
+
+def test_an_unreadable_git_password_file_stops_the_daemon_with_its_name(tmp_path):
+    missing = tmp_path / "no-such-secret"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RECONCILER_")}
+    proc = subprocess.run([sys.executable, "-m", "reconciler.cli.main", "--home", str(tmp_path / "home"), "up",
+                           "--listen", "127.0.0.1:0", "--repo", "https://git.invalid/team/workflows.git"],
+                          capture_output=True, text=True, timeout=60, check=False,
+                          env={**env, "RECONCILER_GIT_PASSWORD_FILE": str(missing)})
+    assert proc.returncode != 0 and f"RECONCILER_GIT_PASSWORD_FILE={missing}" in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr
