@@ -47,9 +47,9 @@ def artifacts_path(home: Path) -> Path:
 
 # `reconciler up`'s configuration file: key -> the `up` option it sets (see daemon-config.json).
 DAEMON_CONFIG_OPTIONS = {
+    "apiTokens": "api_tokens",
     "repo": "repo", "pollInterval": "poll_interval", "listen": "listen", "maxRunningWorkflows": "max_running",
     "logLevel": "log_level", "logFormat": "log_format", "isolation": "isolation", "grace": "grace",
-    "apiTokens": "api_tokens",
 }
 
 
