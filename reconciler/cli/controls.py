@@ -3,6 +3,7 @@ resubmit; the daemon (`up`); and semaphore sizes."""
 
 from __future__ import annotations
 
+import logging
 import sys
 
 import click
@@ -43,7 +44,6 @@ def _load_config(ctx: click.Context, _param: click.Parameter, path: str | None) 
 def _private_home(obj: Context) -> None:
     """The daemon's files are its owner's only: umask 077 for all it creates, and what an older
     version created is tightened now (said in the log)."""
-    import logging
     import os
 
     from reconciler.config import DAEMON_UMASK, tighten_home
@@ -86,13 +86,18 @@ def register(cli: click.Group) -> None:  # noqa: C901 - one command per nested f
         logs.configure(log_level, log_format)
         _private_home(obj)
 
-        from reconciler.source.credentials import CredentialsError, from_environment
+        from reconciler.source.credentials import CredentialsError, from_environment, split_url
 
         try:
             api = api_settings(listen, tokens_file=api_tokens)
             from_environment()  # RECONCILER_GIT_PASSWORD(_FILE) readable, before anything starts
         except (ApiConfigError, CredentialsError) as exc:
             raise click.ClickException(str(exc)) from None
+        if repo and split_url(repo)[1] and \
+                click.get_current_context().get_parameter_source("repo") == click.core.ParameterSource.COMMANDLINE:
+            logging.getLogger("reconciler.daemon").warning(
+                "--repo carries credentials: git never sees them, but they are in this process's own arguments "
+                "(ps); set RECONCILER_REPO, the config file's repo, or RECONCILER_GIT_USERNAME/_PASSWORD instead")
         daemon = Daemon(obj.home, repo=repo, poll_interval=poll_interval, max_running=max_running,
                         isolation=isolation, grace=grace, api=api)
         daemon.install_signal_handlers()
