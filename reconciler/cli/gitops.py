@@ -258,7 +258,7 @@ def promote(obj: Context, source: str, target: str, repo: str | None) -> None:
 @click.argument("dest", type=click.Path(file_okay=False))
 @click.option("--bare", is_flag=True, help="A bare repository, to use as a 'remote'.")
 @click.option("--source", type=click.Path(file_okay=False, exists=True), default=None,
-              help="The sample-repo folder (default: the one in reconciler's source tree).")
+              help="The sample-repo folder (default: the one shipped with reconciler).")
 @click.option("--exist-ok", is_flag=True, help="If DEST is already a git repository, keep it and succeed.")
 def sample_repo(dest: str, bare: bool, source: str | None, exist_ok: bool) -> None:
     """Create a git repository with dev, qa and main branches from the sample workflows."""
