@@ -64,7 +64,8 @@ def make_sample_repo(dest: Path, source: Path | None = None, *, bare: bool = Fal
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("dest", type=Path)
-    parser.add_argument("--source", type=Path, default=None, help="the sample-repo folder (default: the one shipped with reconciler)")
+    parser.add_argument("--source", type=Path, default=None,
+                        help="the sample-repo folder (default: the one shipped with reconciler)")
     parser.add_argument("--bare", action="store_true", help="create a bare repository (a 'remote')")
     args = parser.parse_args(argv)
     try:
