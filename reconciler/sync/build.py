@@ -18,6 +18,7 @@ from pathlib import PurePosixPath
 
 from reconciler.policy import Policy, default_policies, evaluate, parse_policies
 from reconciler.source import GitSource
+from reconciler.source.folder import FolderSource
 from reconciler.spec import Document, Problem, SpecError, check_submission, load_text, validate_documents
 from reconciler.spec.repo_config import CONFIG_FILES, EnvironmentConfig, parse_config
 
@@ -89,7 +90,7 @@ def workflow_name(obj: dict, content: dict) -> str:
 class Builder:
     """Turns (environment, commit) into desired objects, with caches kept across passes."""
 
-    def __init__(self, source: GitSource, template_lookup: Callable | None = None) -> None:
+    def __init__(self, source: GitSource | FolderSource, template_lookup: Callable | None = None) -> None:
         self.source = source
         self.template_lookup = template_lookup
         self._parsed: dict[str, list[Document] | SpecError] = {}
