@@ -8,7 +8,17 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-CORPUS = REPO.parent / "shared" / "corpus" / "argo-examples"
+# Vendored from upstream (licence and source commit beside them), so a clone's tests need nothing outside it.
+CORPUS = REPO / "tests" / "corpus" / "argo-examples"
+ARGO_CRDS = REPO / "tests" / "corpus" / "argo-crds"
+
+
+def corpus_files() -> list[str]:
+    """The corpus examples that must run (public.txt) and the fixtures they refer to (fixtures.txt)."""
+    names = []
+    for listing in ("public.txt", "fixtures.txt"):
+        names += [line.strip() for line in (CORPUS / listing).read_text().splitlines() if line.strip()]
+    return names
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""GitOps commands: diff, sync, status, history, promote, sample-repo.
+"""GitOps commands: diff, sync, status, history, sample-repo (promote, rollback, check: promotion.py).
 
 Registered on the main group by `register(cli)`. This module must not import reconciler.cli.main:
 run as `python -m reconciler.cli.main`, that module is __main__, and importing it again would build
@@ -81,7 +81,7 @@ def _result_header(res: dict) -> None:
 
 def register(cli: click.Group) -> None:
     """Add the GitOps commands to the `reconciler` group."""
-    for command in (diff, sync, status, history, promote, sample_repo):
+    for command in (diff, sync, status, history, sample_repo):
         cli.add_command(command)
 
 
@@ -102,16 +102,21 @@ def print_diff(results: list[dict], output: str | None) -> None:
     else:
         for res in results:
             _result_header(res)
-            for change in res["plan"]["changes"]:
-                console.print(Text("  " + change_line(change), style={"create": "green", "update": "yellow",
-                                                                        "delete": "red"}[change["action"]]),
-                              highlight=False)
-                for line in change.get("diff", "").splitlines():
-                    style = "green" if line.startswith("+") else "red" if line.startswith("-") else "dim"
-                    console.print(Text("      " + line, style=style), highlight=False)
+            print_changes(res["plan"]["changes"])
     if any(r["phase"] == FAILED for r in results):
         sys.exit(2)
     sys.exit(1 if any(r["plan"]["changes"] for r in results) else 0)
+
+
+def print_changes(changes: list[dict], *, diffs: bool = True) -> None:
+    """Planned changes (Change.to_dict), one line each, with their diffs below."""
+    for change in changes:
+        console.print(Text("  " + change_line(change), style={"create": "green", "update": "yellow",
+                                                                "delete": "red"}[change["action"]]),
+                      highlight=False)
+        for line in change.get("diff", "").splitlines() if diffs else []:
+            style = "green" if line.startswith("+") else "red" if line.startswith("-") else "dim"
+            console.print(Text("      " + line, style=style), highlight=False)
 
 
 @click.command()
@@ -218,47 +223,11 @@ def print_history(entries: list[dict], *, wide: bool) -> None:
                     console.print("        " + line, highlight=False, markup=False)
 
 
-@click.command()
-@click.argument("source")
-@click.argument("target")
-@repo_option
-@click.pass_obj
-def promote(obj: Context, source: str, target: str, repo: str | None) -> None:
-    """Fast-forward TARGET's branch to SOURCE's commit and push (environments or branch names)."""
-    rec = _reconciler(obj, repo)
-    try:
-        fetched = rec.fetch()
-        if not fetched.ok:
-            _fail(f"cannot promote: {fetched.error}", 1)
-        config, _ = rec.load_config()
-        envs = config.environments if config else {}
-        from_branch = envs[source].branch if source in envs else source
-        to_branch = envs[target].branch if target in envs else target
-        from_sha, to_sha = rec.source.head(from_branch), rec.source.head(to_branch)
-        if from_sha is None:
-            _fail(f"cannot promote: branch {from_branch} not found in {rec.source.display_url}", 1)
-        if to_sha == from_sha:
-            click.echo(f"{target} ({to_branch}) is already at {short(from_sha)}; nothing to promote")
-            return
-        if to_sha is not None and not rec.source.is_ancestor(to_sha, from_sha):
-            _fail(f"cannot promote {source} to {target}: not a fast-forward. {to_branch} ({short(to_sha)}) has "
-                  f"commits that {from_branch} ({short(from_sha)}) does not contain; merge {to_branch} into "
-                  f"{from_branch} first (or promote through a reviewed merge)", 1)
-        try:
-            rec.source.push(from_sha, to_branch)
-        except Exception as exc:  # SourceError; kept broad so a git oddity is one line, not a traceback
-            _fail(f"cannot promote: {exc}", 1)
-        rec.fetch()
-        click.echo(f"promoted {source} -> {target}: {to_branch} {short(to_sha)} -> {short(from_sha)}")
-    finally:
-        rec.source.close()
-
-
 @click.command("sample-repo")
 @click.argument("dest", type=click.Path(file_okay=False))
 @click.option("--bare", is_flag=True, help="A bare repository, to use as a 'remote'.")
 @click.option("--source", type=click.Path(file_okay=False, exists=True), default=None,
-              help="The sample-repo folder (default: the one in reconciler's source tree).")
+              help="The sample-repo folder (default: the one shipped with reconciler).")
 @click.option("--exist-ok", is_flag=True, help="If DEST is already a git repository, keep it and succeed.")
 def sample_repo(dest: str, bare: bool, source: str | None, exist_ok: bool) -> None:
     """Create a git repository with dev, qa and main branches from the sample workflows."""

@@ -39,7 +39,7 @@ from reconciler.cli.common import (
 )
 
 FINISHED = ("Succeeded", "Failed", "Error")
-LOCAL = {"up", "lint", "sample-repo", "promote"}  # no store involved, or the daemon itself
+LOCAL = {"up", "lint", "sample-repo", "promote", "rollback", "check"}  # git only, or the daemon itself
 POLL = 0.5
 
 

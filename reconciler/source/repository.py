@@ -229,6 +229,25 @@ class GitSource:
         match = re.search(r"ref:\s+refs/heads/(\S+)\s+HEAD", out)
         return match.group(1) if match else None
 
+    def resolve(self, ref: str) -> str | None:
+        """The commit `ref` names: a fetched branch, a commit already here, or else any ref or sha the
+        remote has (HEAD of a CI checkout, refs/pull/1/head, a tag), fetched for the occasion."""
+        if not ref or ref.startswith("-") or ":" in ref or len(ref) > 256 or any(c.isspace() for c in ref):
+            return None  # never an option to git, never a refspec of the caller's making
+        found = self.head(ref)
+        if found is None and re.fullmatch(r"[0-9a-fA-F]{7,64}", ref) and self.has_commit(ref):
+            found = self.repo.commit(ref).hexsha
+        if found is not None:
+            return found
+        with self._lock:
+            try:
+                # --update-shallow: a CI checkout is often shallow, and so is our copy of it.
+                self.repo.git.fetch("origin", "--no-tags", "--update-shallow", f"+{ref}:refs/reconciler/resolved",
+                                    env=self._git_env(), kill_after_timeout=FETCH_TIMEOUT)
+                return self.repo.commit("refs/reconciler/resolved").hexsha
+            except (GitCommandError, BadName, ValueError):
+                return None
+
     # ---- promotion -------------------------------------------------------------------------------
     def is_ancestor(self, older: str, newer: str) -> bool:
         with self._lock:
@@ -243,6 +262,30 @@ class GitSource:
             except GitCommandError as exc:
                 raise SourceError(f"push to {self.display_url} {branch} failed: "
                                   f"{_first_error_line(str(exc.stderr or '')) or exc}") from None
+
+    def tree_of(self, sha: str) -> str:
+        with self._lock:
+            return self.repo.commit(sha).tree.hexsha
+
+    def commit_tree(self, tree_of: str, parent: str, message: str) -> str:
+        """A new commit whose tree is `tree_of`'s and whose only parent is `parent` (not pushed).
+
+        The author is whoever git's configuration names; without one, "reconciler", so a machine
+        with no git identity can still roll back (the message names what was done).
+        """
+        env = self._git_env()
+        with self._lock:
+            try:
+                self.repo.git.var("GIT_AUTHOR_IDENT")
+                self.repo.git.var("GIT_COMMITTER_IDENT")
+            except GitCommandError:
+                env.update({f"GIT_{who}_{what}": value for who in ("AUTHOR", "COMMITTER")
+                            for what, value in (("NAME", "reconciler"), ("EMAIL", "reconciler@localhost"))})
+            try:
+                return self.repo.git.commit_tree(f"{tree_of}^{{tree}}", "-p", parent, "-m", message, env=env).strip()
+            except GitCommandError as exc:
+                raise SourceError(f"cannot create the commit: {_first_error_line(str(exc.stderr or '')) or exc}") \
+                    from None
 
     def close(self) -> None:
         with self._lock:

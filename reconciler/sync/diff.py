@@ -37,9 +37,10 @@ def live_objects(store: ObjectStore, environment: str) -> dict[tuple[str, str, s
     return found
 
 
-def unified(live: dict | None, desired: dict | None, name: str) -> str:
-    before, after = as_yaml(live).splitlines(), as_yaml(desired).splitlines()
-    return "\n".join(difflib.unified_diff(before, after, f"live/{name}", f"git/{name}", lineterm="", n=2))
+def unified(live: dict | None, desired: dict | None, name: str, *, before: str = "live", after: str = "git") -> str:
+    """A unified diff of what git owns of two versions of an object, headed `before/name` and `after/name`."""
+    old, new = as_yaml(live).splitlines(), as_yaml(desired).splitlines()
+    return "\n".join(difflib.unified_diff(old, new, f"{before}/{name}", f"{after}/{name}", lineterm="", n=2))
 
 
 def _update(desired: DesiredObject, live: dict) -> Change | None:
@@ -106,8 +107,7 @@ def plan(
         path = ((current["metadata"].get("annotations") or {}).get(SOURCE_PATH)) or ""
         result.changes.append(Change("delete", kind, ns, name, "file removed from git (prune)", path, False,
                                      unified(current, None, f"{kind}/{name}"), None, current))
-    order = {k: i for i, k in enumerate(SYNC_KINDS)}
-    result.changes.sort(key=lambda c: (c.action == "delete", order.get(c.kind, 9), c.namespace, c.name))
+    result.sort()
     return result
 
 

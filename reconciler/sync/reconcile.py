@@ -122,12 +122,7 @@ class Reconciler:
         if config_problems:
             log.error("reconciler.yaml on the config branch is invalid; using the environments known "
                       "from the last good config: %s", describe(config_problems))
-        envs = list(config.environments.values())
-        if environment is not None:
-            envs = [e for e in envs if e.name == environment]
-            if not envs:
-                raise KeyError(f"no environment {environment!r} in {CONFIG_FILE} "
-                               f"(known: {', '.join(config.environments) or 'none'})")
+        envs = config.select(environment)
         results = []
         for env in envs:
             started = time.perf_counter()
