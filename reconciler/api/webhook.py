@@ -2,7 +2,8 @@
 
 Order of checks: no secret configured -> 404 (the endpoint does not exist); bad signature -> 401;
 no repository configured -> 503; not a branch push (ping, tag, other events) -> 204; a push -> 202
-and SyncLoop.trigger(branch). The raw body is verified before it is parsed.
+and SyncLoop.trigger(branch), or 200 and no pass when every environment of the branch is suspended.
+The raw body is verified before it is parsed.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from reconciler.source.webhook import pushed_branch, verify_signature, verify_token
+from reconciler.sync import status as status_book
 
 from .common import ApiError, json_response, state_of
 
@@ -35,9 +37,17 @@ def _accept(request: Request, body: bytes, is_push: bool, provider: str) -> Resp
     branch = pushed_branch(body) if is_push else None
     if branch is None:
         return Response(status_code=204)
-    log.info("%s push webhook for branch %s", provider, branch)
+    envs = [e for e in status_book.list_environments(state_of(request).store)
+            if (e.get("spec") or {}).get("branch") == branch]
+    suspended = [e["metadata"]["name"] for e in envs if status_book.is_suspended(e)]
+    if envs and len(suspended) == len(envs):
+        # Every environment of the branch is paused: a pass would do nothing for this push.
+        log.info("%s push webhook for branch %s ignored: environment(s) %s suspended", provider, branch,
+                 ", ".join(suspended), extra={"branch": branch})
+        return json_response({"triggered": False, "branch": branch, "suspended": suspended}, 200)
+    log.info("%s push webhook for branch %s", provider, branch, extra={"branch": branch})
     loop.trigger(branch)
-    return json_response({"triggered": True, "branch": branch}, 202)
+    return json_response({"triggered": True, "branch": branch, "suspended": suspended}, 202)
 
 
 @router.post("/github", summary="GitHub push webhook (X-Hub-Signature-256); also Gitea and Forgejo")

@@ -58,6 +58,18 @@ def _update(desired: DesiredObject, live: dict) -> Change | None:
                   unified(live, desired.obj, f"{kind}/{name}"), desired, live)
 
 
+def previous_run(live: dict[tuple[str, str, str], dict], want: DesiredObject) -> dict | None:
+    """The newest run made from the same Workflow document (same file, same name stem): an edited
+    file is shown as a diff against what it ran last, not as a whole new object."""
+    stem = want.key[2].rsplit("-", 1)[0]
+    runs = [obj for (kind, ns, name), obj in live.items()
+            if kind == "Workflow" and ns == want.key[1] and name.rsplit("-", 1)[0] == stem
+            and (obj["metadata"].get("annotations") or {}).get(SOURCE_PATH) == want.path]
+    if not runs:
+        return None
+    return max(runs, key=lambda o: (o["metadata"].get("creationTimestamp", ""), o["metadata"]["name"]))
+
+
 def plan(
     store: ObjectStore,
     environment: str,
@@ -91,14 +103,18 @@ def plan(
         if conflict:
             result.conflicts.append(conflict)
             continue
+        before = None
         if key in applied:
             reason, drift = "deleted out of band", True
         elif kind == "Workflow":
+            before = previous_run(live, want)
             reason, drift = "new workflow content: runs once", False
+            if before is not None:
+                reason += f" (previous run {before['metadata']['name']})"
         else:
             reason, drift = "new in git", False
         result.changes.append(Change("create", kind, ns, name, reason, want.path, drift,
-                                     unified(None, want.obj, f"{kind}/{name}"), want, None))
+                                     unified(before, want.obj, f"{kind}/{name}"), want, None))
     for key, current in live.items():
         kind, ns, name = key
         if key in wanted or kind == "Workflow":
