@@ -45,7 +45,7 @@ def _log_outcome(result: EnvironmentResult, prior: status_book.PriorState) -> No
     warnings = [problem_dict(p) for p in result.warnings[:50]]
     if warnings and warnings != old.get("warnings"):
         for p in result.warnings:
-            log.warning("%s: warning: %s", result.environment, p, extra=extra)
+            log.warning("%s: %s", result.environment, p, extra=extra)
 
 
 def describe(problems: list[Problem], limit: int = 3) -> str:
