@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from .conftest import wait_for
 from .gitops_repo import GitRemote, make_remote, template
 from .test_api_support import TOKEN, WEBHOOK_SECRET, Daemon, github_signature, start_daemon
 
@@ -35,14 +36,6 @@ def dev_status(daemon: Daemon) -> dict:
     assert reply.status == 200, reply.body
     return {e["name"]: e for e in reply.json()["items"]}["dev"]
 
-
-def wait_for(predicate, timeout: float = 30.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 def push_payload(branch: str, sha: str) -> bytes:

@@ -5,25 +5,17 @@ remote, the real CLI (local and through the API), signed webhooks."""
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pytest
 
+from .conftest import wait_for
 from .gitops_repo import make_remote, template
 from .test_api_cli import cli, ok
 from .test_api_support import Daemon, github_signature, start_daemon
 
 pytestmark = pytest.mark.xdist_group("gitops-daemon")
 
-
-def wait_for(predicate, timeout: float = 60.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 def envs(daemon: Daemon) -> dict[str, dict]:

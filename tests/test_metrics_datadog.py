@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from .conftest import REPO
+from .conftest import REPO, wait_for
 from .gitops_repo import make_remote, template
 from .test_api_cli import cli
 from .test_api_support import Daemon, start_daemon
@@ -39,14 +39,6 @@ def run(command: str) -> str:
             container: {{image: alpine:3, command: [sh, -c, "{command}"]}}
         """)
 
-
-def wait_for(predicate, timeout: float = 60.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.2)
-    return False
 
 
 def families(daemon: Daemon) -> list:
