@@ -190,7 +190,9 @@ class Reconciler:
         _log_outcome(result, prior)
         inventory = {o.key for o in used.build.objects} if used and not apply_errors else None
         info = self.source.commit_info(result.commit) if result.commit else None
-        head_info = info if head == result.commit else self.source.commit_info(head) if head else None
+        head_info = info
+        if head and head != result.commit:  # a rejected head: history names its subject and author
+            head_info = self.source.commit_info(head)
         status_book.record(self.store, env_config, self.source.display_url, result, inventory=inventory,
                            created_workflows=created, fetch_error=fetch_error, commit_info=info,
                            head_info=head_info, order=order)

@@ -36,6 +36,7 @@ HISTORY_LIMIT = 20
 SUBMITTED_LIMIT = 1000  # Workflow names remembered so a deleted run is not started again
 MAX_DIFF_LINES = 200  # per change, in history; `reconciler diff` shows the full diff
 MAX_REASON = 500  # a suspend reason is a note for people, not a document
+HISTORY_WARNINGS = 20  # per history entry; status.warnings keeps up to 50 for the current commit
 # What `suspend` writes into spec; a pass rewrites the rest of spec from reconciler.yaml and keeps these.
 SUSPEND_FIELDS = ("suspend", "suspendedAt", "suspendReason")
 
@@ -138,7 +139,7 @@ def _history_entry(result: EnvironmentResult, now: str, info: dict | None) -> di
         "time": now, "commit": result.commit, "head": result.head, "phase": result.phase,
         "reason": result.reason, "message": result.message, "drift": result.plan.drift,
         "subject": info.get("message", ""), "author": info.get("author", ""),
-        "warnings": [problem_dict(p) for p in result.warnings[:50]],
+        "warnings": [problem_dict(p) for p in result.warnings[:HISTORY_WARNINGS]],
         "plan": result.plan.to_dict(max_diff_lines=MAX_DIFF_LINES),
         "unchangedPasses": 0,
     }
