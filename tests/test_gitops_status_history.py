@@ -61,6 +61,7 @@ def test_history_records_changes_only_with_subject_author_and_a_diff_against_the
     # A diff against what the file ran last: the one changed value, not the whole object as new.
     assert "-      value: '10'" in change["diff"] and "+      value: '20'" in change["diff"]
     assert "+  entrypoint: main" not in change["diff"]
+    assert change["diff"].startswith(f"--- live/Workflow/{old_run}\n+++ git/Workflow/{change['name']}\n")
 
     text = run_cli(home, "history", "--env", "dev", check=True).stdout
     assert "commit " in text and "Load twice as many rows (t)" in text

@@ -112,7 +112,13 @@ def test_outcomes_from_the_store_labels_and_the_dashboard_match_a_real_daemon(tm
                 walk(definition["widgets"])
                 continue
             assert definition["requests"]
-            queries.extend(r["q"] for r in definition["requests"])
+            for request in definition["requests"]:
+                assert isinstance(request["q"], str)
+                if definition["type"] == "timeseries":
+                    assert request.get("display_type", "line") in ("line", "bars", "area")
+                if definition["type"] == "query_value":
+                    assert request.get("aggregator", "avg") in ("avg", "last", "max", "min", "sum")
+                queries.append(request["q"])
 
     walk(dashboard["widgets"])
     charted = set()

@@ -37,9 +37,10 @@ def live_objects(store: ObjectStore, environment: str) -> dict[tuple[str, str, s
     return found
 
 
-def unified(live: dict | None, desired: dict | None, name: str) -> str:
+def unified(live: dict | None, desired: dict | None, name: str, live_name: str | None = None) -> str:
     before, after = as_yaml(live).splitlines(), as_yaml(desired).splitlines()
-    return "\n".join(difflib.unified_diff(before, after, f"live/{name}", f"git/{name}", lineterm="", n=2))
+    return "\n".join(difflib.unified_diff(before, after, f"live/{live_name or name}", f"git/{name}", lineterm="",
+                                           n=2))
 
 
 def _update(desired: DesiredObject, live: dict) -> Change | None:
@@ -113,8 +114,9 @@ def plan(
                 reason += f" (previous run {before['metadata']['name']})"
         else:
             reason, drift = "new in git", False
+        before_name = f"{kind}/{before['metadata']['name']}" if before is not None else None
         result.changes.append(Change("create", kind, ns, name, reason, want.path, drift,
-                                     unified(before, want.obj, f"{kind}/{name}"), want, None))
+                                     unified(before, want.obj, f"{kind}/{name}", before_name), want, None))
     for key, current in live.items():
         kind, ns, name = key
         if key in wanted or kind == "Workflow":
