@@ -3,6 +3,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -36,3 +38,13 @@ def run_cli(home: Path, *args: str, timeout: float = 120, check: bool = False) -
     if check and proc.returncode != 0:
         raise AssertionError(f"reconciler {' '.join(args)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
     return proc
+
+
+def wait_for(predicate: Callable[[], object], timeout: float = 60.0, step: float = 0.1) -> bool:
+    """Poll `predicate` until it is true or `timeout` seconds pass; says which, never asserts on time."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(step)
+    return False
