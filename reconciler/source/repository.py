@@ -20,6 +20,8 @@ from pathlib import Path
 import git
 from git.exc import BadName, GitCommandError
 
+from reconciler import paths
+
 log = logging.getLogger("reconciler.source")
 
 FETCH_TIMEOUT = 120.0  # seconds; an unreachable remote must not stall the sync loop forever
@@ -58,7 +60,7 @@ def cache_dir(home: Path, url: str) -> Path:
     url = normalize_url(url)
     stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", redact(url).rstrip("/").rsplit("/", 1)[-1]).strip("-") or "repo"
     digest = hashlib.sha256(url.encode()).hexdigest()[:10]
-    return Path(home) / "sources" / f"{stem.removesuffix('.git')}-{digest}.git"
+    return paths.under(home, "sources", f"{stem.removesuffix('.git')}-{digest}.git")
 
 
 class GitSource:

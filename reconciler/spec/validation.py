@@ -17,6 +17,8 @@ from typing import Any
 from jsonschema import Draft202012Validator, ValidationError, validators
 from referencing import Registry, Resource
 
+from reconciler import names
+
 from .loading import Document, format_path, json_type, load_file
 from .problems import Problem, SpecError
 from .semantics import TemplateIndex, TemplateLookup, check_semantics
@@ -200,6 +202,20 @@ def _duplicate_objects(docs: list[Document]) -> dict[int, Problem]:
     return found
 
 
+def _name_problems(doc: Document) -> list[Problem]:
+    """Names, namespace, labels and annotations checked as Kubernetes (and Argo) check them; the
+    schema has already reported what is not a string or not a map."""
+    meta = doc.obj.get("metadata")
+    if doc.kind not in SCHEMA_FILES or not isinstance(meta, dict):
+        return []
+    clean = {k: v for k, v in meta.items() if isinstance(v, str if k in ("name", "generateName", "namespace")
+                                                          else dict)}
+    found = names.meta_errors(doc.kind, clean, namespaced=doc.kind != "ClusterWorkflowTemplate")
+    # A missing name is the schema's to report: it says which field the kind requires.
+    return [Problem(doc.filename, doc.line_of(("metadata", *path)), names.field_name(path), message)
+            for path, message in found if not message.startswith("Required value")]
+
+
 def _dedupe(problems: Iterable[Problem]) -> list[Problem]:
     return list(dict.fromkeys(problems))
 
@@ -218,6 +234,7 @@ def validate_documents(docs: list[Document], *, template_lookup: TemplateLookup 
     result: list[Problem] = []
     for doc in docs:
         found = _schema_problems(doc, local_executor)
+        found += _name_problems(doc)
         found += check_semantics(doc, index)
         if id(doc) in duplicates:
             found.append(duplicates[id(doc)])
