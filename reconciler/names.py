@@ -14,6 +14,7 @@ passes all, and nothing that reaches the filesystem can hold '/', '..' or a NUL.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import secrets
@@ -43,6 +44,9 @@ _LABEL_FMT = "[a-z0-9]([-a-z0-9]*[a-z0-9])?"
 _SUBDOMAIN_FMT = _LABEL_FMT + "(\\." + _LABEL_FMT + ")*"
 _LABEL_VALUE_FMT = "(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?"
 _QUALIFIED_NAME_FMT = "([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]"
+# The same rules as JSON Schema patterns (spec/schemas/common.json objectName and namespaceName).
+SUBDOMAIN_PATTERN = f"^{_SUBDOMAIN_FMT}$"
+LABEL_PATTERN = f"^{_LABEL_FMT}$"
 _LABEL_RE = re.compile(_LABEL_FMT)
 _SUBDOMAIN_RE = re.compile(_SUBDOMAIN_FMT)
 _LABEL_VALUE_RE = re.compile(_LABEL_VALUE_FMT)
@@ -162,6 +166,16 @@ def generate_name(prefix: str) -> str:
     """SimpleNameGenerator: the prefix cut to 58 characters, then 5 random characters."""
     return prefix[:MAX_GENERATED_PREFIX] + "".join(secrets.choice(_RANDOM_ALPHABET)
                                                    for _ in range(GENERATED_SUFFIX_LENGTH))
+
+
+def object_name(text: str) -> str:
+    """`text` if it is a valid object name, else a valid name made from it (lowercase, other
+    characters as '-', a hash of the whole): for objects named after user values (locks)."""
+    if not dns1123_subdomain(text):
+        return text
+    cleaned = re.sub(r"[^a-z0-9]+", "-", text.lower())[:200].strip("-")
+    digest = hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()[:10]
+    return f"{cleaned}-{digest}" if cleaned else digest
 
 
 # ---- ValidateObjectMeta, and Argo's own rule ------------------------------------------------------

@@ -172,6 +172,8 @@ def set_semaphore(store: ObjectStore, namespace: str, ref: str, size: int) -> No
                 return
             except AlreadyExists:
                 continue
+            except Invalid as exc:
+                raise OperationError(str(exc), 400) from None
     raise OperationError(f"could not write ConfigMap {cm}", 409)
 
 

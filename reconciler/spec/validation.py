@@ -106,6 +106,10 @@ def _required_alternatives(subschemas: Any) -> list[str] | None:
     return names
 
 
+# The schema's name patterns (common.json objectName, namespaceName) and the rule that explains them.
+_NAME_RULES = {names.SUBDOMAIN_PATTERN: names.dns1123_subdomain, names.LABEL_PATTERN: names.dns1123_label}
+
+
 def _translate(error: ValidationError, doc: Document) -> Iterator[Problem]:
     path = tuple(error.absolute_path)
     kind, value, instance = error.validator, error.validator_value, error.instance
@@ -142,6 +146,10 @@ def _translate(error: ValidationError, doc: Document) -> Iterator[Problem]:
         yield problem(f"expected {value!r}, got {instance!r}")
     elif kind in ("minimum", "maximum"):
         yield problem(f"expected a value {'>=' if kind == 'minimum' else '<='} {value}, got {instance!r}")
+    elif kind in ("pattern", "maxLength") and isinstance(instance, str) and error.schema.get("pattern") in _NAME_RULES:
+        # A name or namespace field: said in Kubernetes' words, as metadata.name is.
+        for message in _NAME_RULES[error.schema["pattern"]](instance):
+            yield problem(f"Invalid value: {json.dumps(instance, ensure_ascii=False)}: {message}")
     elif kind in ("minLength", "minItems"):
         yield problem("must not be empty")
     elif kind == "maxProperties":

@@ -130,6 +130,28 @@ def test_generate_name_follows_the_simple_name_generator():
     assert msg.startswith('generates invalid names such as "abc.-xxxxx"')
 
 
+def test_names_built_from_user_values_are_made_valid():
+    assert names.object_name("mutex.guard") == "mutex.guard"  # already valid: unchanged
+    made = names.object_name("semaphore.my-config.Max_Parallel")
+    assert names.dns1123_subdomain(made) == [] and made.startswith("semaphore-my-config-max-parallel-")
+    assert made != names.object_name("semaphore.my-config.max_parallel")  # the hash keeps them apart
+    assert names.dns1123_subdomain(names.object_name("!" * 300)) == []
+
+
+def test_schema_name_fields_use_the_same_rules_in_the_same_words(tmp_path):
+    from reconciler.spec import load_text, validate_documents
+    from reconciler.spec.validation import _load_schemas
+
+    defs = _load_schemas()[1]["common.json"]["$defs"]
+    assert defs["objectName"]["pattern"] == names.SUBDOMAIN_PATTERN
+    assert defs["namespaceName"]["pattern"] == names.LABEL_PATTERN
+    text = workflow("ok").replace("  entrypoint: main\n", "  entrypoint: main\n  synchronization:\n"
+                                                              "    mutex: {name: Big_One, namespace: ../x}\n")
+    problems = [str(p) for p in validate_documents(load_text(text, "w.yaml"))]
+    assert any(p.startswith('w.yaml:8: spec.synchronization.mutex.namespace: Invalid value: "../x": a lowercase '
+                            "RFC 1123 label") for p in problems), problems
+
+
 # ---- the path helper -----------------------------------------------------------------------------
 
 @pytest.mark.parametrize("part", ["..", "../x", "a/../../b", "/etc", "a\0b", "", ".", "a//b", "a/"])
