@@ -45,8 +45,12 @@ def volume_dir(home: Path, namespace: str, workflow: str, volume: str) -> Path:
 
 def delete_workflow_files(home: Path, namespace: str, workflow: str) -> None:
     """A workflow's logs, scratch space, volumes and artifacts: what `delete` and cron history remove."""
-    for sub in ("logs", "runs", "volumes"):
-        shutil.rmtree(paths.under(home, sub, namespace, workflow), ignore_errors=True)
+    try:
+        folders = [paths.under(home, sub, namespace, workflow) for sub in ("logs", "runs", "volumes")]
+    except paths.PathEscape:
+        return  # a name stored before names were checked: nothing of it can be under home
+    for folder in folders:
+        shutil.rmtree(folder, ignore_errors=True)
     LocalArtifactRepository(artifacts_path(Path(home))).delete_prefix(f"{namespace}/{workflow}/")
 
 
