@@ -54,16 +54,12 @@ def component(name: str, *, reserve: int = 0, limit: int | None = None) -> str:
 
 
 def under(root: Path | str, *parts: str, limit: int | None = None, follow_last: bool = True) -> Path:
-    """`root/part/...`, each part one component or several separated by '/', each mapped by
-    component(). PathEscape if a part is empty, '.', '..', absolute, holds a NUL, or if an existing
+    """`root/part/...`, each part one component (a name never becomes two folders), mapped by
+    component(). PathEscape if a part is empty, '.', '..', holds a '/' or a NUL, or if an existing
     folder on the way is a symlink leading outside `root`. With follow_last=False the last
     component itself may be a symlink (a stored one, never followed by the caller)."""
     root = Path(root)
-    pieces: list[str] = []
-    for part in parts:
-        if not isinstance(part, str) or part.startswith("/"):
-            raise PathEscape(f"path part {part!r} is not a relative name")
-        pieces.extend(component(p, limit=limit) for p in part.split("/"))
+    pieces = [component(part, limit=limit) for part in parts]
     if not pieces:
         return root
     path = root.joinpath(*pieces)

@@ -69,7 +69,7 @@ class LocalArtifactRepository(ArtifactRepository):
             raise ValueError(f"invalid artifact key {key!r}")
         try:
             # The entry itself may be a stored symlink, which is never followed: only its folder counts.
-            return paths.under(self.root, key, follow_last=False)
+            return paths.under(self.root, *key.split("/"), follow_last=False)
         except paths.PathEscape as exc:
             raise ValueError(f"invalid artifact key {key!r}: {exc}") from None
 

@@ -216,8 +216,9 @@ def _name_problems(doc: Document) -> list[Problem]:
     meta = doc.obj.get("metadata")
     if doc.kind not in SCHEMA_FILES or not isinstance(meta, dict):
         return []
-    clean = {k: v for k, v in meta.items() if isinstance(v, str if k in ("name", "generateName", "namespace")
-                                                          else dict)}
+    strings = {k: meta[k] for k in ("name", "generateName", "namespace") if isinstance(meta.get(k), str)}
+    maps = {k: meta[k] for k in ("labels", "annotations") if isinstance(meta.get(k), dict)}
+    clean = {**strings, **maps}
     found = names.meta_errors(doc.kind, clean, namespaced=doc.kind != "ClusterWorkflowTemplate")
     # A missing name is the schema's to report: it says which field the kind requires.
     return [Problem(doc.filename, doc.line_of(("metadata", *path)), names.field_name(path), message)

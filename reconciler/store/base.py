@@ -23,7 +23,6 @@ CLUSTER_SCOPED_KINDS = {"ClusterWorkflowTemplate"}
 DEFAULT_NAMESPACE = "default"
 
 
-
 class ObjectStore(ABC):
     """Kubernetes-shaped objects keyed by (kind, namespace, name), versioned by resourceVersion.
 
