@@ -7,20 +7,18 @@ runner (`reconciler up`, or the CLI's own with --wait) notices the change and ac
 from __future__ import annotations
 
 import copy
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-from reconciler.artifacts import LocalArtifactRepository
-from reconciler.config import artifacts_path
 from reconciler.engine import nodes as N
 from reconciler.engine.resubmission import RetryError, formulate_resubmit, formulate_retry
 from reconciler.engine.submission import SubmissionError, build_workflow, store_lookup
 from reconciler.runner import leases
 from reconciler.runner.controls import resume_request
+from reconciler.runner.pods import delete_workflow_files
 from reconciler.spec import Problem, SpecError, check_submission, load_text, validate_documents
 from reconciler.store.base import CLUSTER_SCOPED_KINDS, ObjectStore
-from reconciler.store.errors import AlreadyExists, Conflict, NotFound, StoreError
+from reconciler.store.errors import AlreadyExists, Conflict, Invalid, NotFound, StoreError
 
 FINISHED = (N.SUCCEEDED, N.FAILED, N.ERROR)
 APPLY_KINDS = {"WorkflowTemplate", "ClusterWorkflowTemplate", "CronWorkflow", "ConfigMap"}
@@ -154,13 +152,7 @@ def delete(store: ObjectStore, home: Path, namespace: str, name: str) -> None:
         store.delete("Workflow", namespace, name)
     except NotFound:
         raise OperationError(f"workflow {name!r} not found in namespace {namespace}", 404) from None
-    forget(home, namespace, name)
-
-
-def forget(home: Path, namespace: str, name: str) -> None:
-    for sub in ("logs", "runs", "volumes"):
-        shutil.rmtree(Path(home) / sub / namespace / name, ignore_errors=True)
-    LocalArtifactRepository(artifacts_path(Path(home))).delete_prefix(f"{namespace}/{name}/")
+    delete_workflow_files(home, namespace, name)
 
 
 def set_semaphore(store: ObjectStore, namespace: str, ref: str, size: int) -> None:
@@ -181,6 +173,8 @@ def set_semaphore(store: ObjectStore, namespace: str, ref: str, size: int) -> No
                 return
             except AlreadyExists:
                 continue
+            except Invalid as exc:
+                raise OperationError(str(exc), 400) from None
     raise OperationError(f"could not write ConfigMap {cm}", 409)
 
 
@@ -236,7 +230,10 @@ def apply_object(store: ObjectStore, doc: dict, namespace: str) -> str:
     try:
         current = store.get(kind, meta["namespace"], meta["name"])
     except NotFound:
-        store.create(obj)
+        try:
+            store.create(obj)
+        except Invalid as exc:
+            raise OperationError(str(exc), 400) from None
         return f"{label} created"
     if current.get("spec") == obj.get("spec") and current.get("data") == obj.get("data") and \
             (current["metadata"].get("labels") or {}) == (meta.get("labels") or {}):
@@ -248,6 +245,8 @@ def apply_object(store: ObjectStore, doc: dict, namespace: str) -> str:
         store.update(obj)
     except Conflict:
         raise OperationError(f"{label} changed while applying it; try again", 409) from None
+    except Invalid as exc:
+        raise OperationError(str(exc), 400) from None
     return f"{label} configured"
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 from rich.console import Console
 
+from reconciler import names
 from reconciler.cli import render
 from reconciler.config import DEFAULT_NAMESPACE
 from reconciler.spec import SpecError, read_text_file
@@ -39,7 +40,18 @@ def print_json(obj: object) -> None:
     click.echo(json.dumps(obj, indent=2, sort_keys=False))
 
 
-namespace_option = click.option("-n", "--namespace", default=DEFAULT_NAMESPACE, show_default=True)
+def _checked_namespace(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    """-n is checked as Kubernetes checks a namespace, before it names a store row or a folder."""
+    if value is not None:
+        try:
+            names.check_namespace(value)
+        except ValueError as exc:
+            fail(str(exc))
+    return value
+
+
+namespace_option = click.option("-n", "--namespace", default=DEFAULT_NAMESPACE, show_default=True,
+                                callback=_checked_namespace)
 output_option = click.option("-o", "--output", type=click.Choice(["wide", "json", "name", "yaml"]), default=None)
 
 

@@ -19,9 +19,8 @@ from rich.table import Table
 
 from reconciler import operations
 from reconciler.cli import render
-from reconciler.cli.common import fail_operation
+from reconciler.cli.common import fail_operation, namespace_option
 from reconciler.cli.context import Context
-from reconciler.config import DEFAULT_NAMESPACE
 
 KIND = "CronWorkflow"
 
@@ -29,7 +28,6 @@ console = Console()
 if not console.is_terminal:
     console = Console(width=400)  # piped output: never squeeze names into 80 columns
 
-namespace_option = click.option("-n", "--namespace", default=DEFAULT_NAMESPACE, show_default=True)
 
 
 def register(cli: click.Group) -> None:

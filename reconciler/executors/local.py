@@ -36,12 +36,15 @@ from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from reconciler import paths
+
 from .base import (
     DEADLINE_MESSAGE,
     ERROR,
     FAILED,
     SUCCEEDED,
     Executor,
+    JobKey,
     PodJob,
     PodResult,
     error_result,
@@ -169,14 +172,14 @@ class LocalProcessExecutor(Executor):
         self._base_env = {k: os.environ[k] for k in _INHERITED if k in os.environ}
         self._base_env.setdefault("PATH", _DEFAULT_PATH)
         self._lock = threading.Lock()
-        self._running: set[str] = set()
+        self._running: set[JobKey] = set()
         self._results: queue.SimpleQueue[_Run | PodResult] = queue.SimpleQueue()
         self._commands: deque[tuple] = deque()
         self._wake = os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)
         self._devnull = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
         self._sel = selectors.EpollSelector()
         self._sel.register(self._wake, selectors.EVENT_READ, None)
-        self._runs: dict[str, _Run] = {}  # supervisor thread only
+        self._runs: dict[JobKey, _Run] = {}  # supervisor thread only
         self._timers: list[tuple[float, int, str, _Run]] = []
         self._seq = itertools.count()
         self._closed = False  # no more start(); guarded by _lock
@@ -190,9 +193,9 @@ class LocalProcessExecutor(Executor):
         with self._lock:
             if self._closed:
                 raise RuntimeError("executor is closed")
-            if job.node_id in self._running:
-                raise ValueError(f"node {job.node_id} is already running")
-            self._running.add(job.node_id)
+            if job.key in self._running:
+                raise ValueError(f"node {job.node_id} is already running in namespace {job.namespace}")
+            self._running.add(job.key)
         try:
             run = self._prepare(job)
         except Exception as exc:  # bad input artifact, unwritable scratch: the pod never started
@@ -201,8 +204,8 @@ class LocalProcessExecutor(Executor):
             return
         self._send("start", run)
 
-    def kill(self, node_id: str, reason: str = "") -> None:
-        self._send("kill", node_id, reason)
+    def kill(self, key: JobKey, reason: str = "") -> None:
+        self._send("kill", key, reason)
 
     def poll(self, timeout: float) -> list[PodResult]:
         try:
@@ -216,10 +219,10 @@ class LocalProcessExecutor(Executor):
                 break
         results = [x if isinstance(x, PodResult) else self._collect(x) for x in items]
         with self._lock:
-            self._running.difference_update(r.node_id for r in results)
+            self._running.difference_update(r.key for r in results)
         return results
 
-    def running(self) -> set[str]:
+    def running(self) -> set[JobKey]:
         with self._lock:
             return set(self._running)
 
@@ -266,7 +269,7 @@ class LocalProcessExecutor(Executor):
             label = sc.name if _SAFE_NAME.fullmatch(sc.name) else str(i)
             sc_argv = sc_view.argv(list(sc.command) + list(sc.args), job.volumes)
             sidecars.append(_Sidecar(sc.name, sc_argv, self._env(sc_view, sc.env), sc_view.cwd,
-                                     scratch / f"sidecar-{label}.log"))
+                                     paths.under(scratch, f"sidecar-{label}.log")))
         return _Run(job=job, view=view, argv=view.argv(command, job.volumes), env=self._env(view, job.env),
                     log_path=scratch / "main.log", sidecars=sidecars)
 
@@ -365,7 +368,7 @@ class LocalProcessExecutor(Executor):
             os.set_blocking(fd, False)
             self._sel.register(fd, selectors.EVENT_READ, (run, False))
         self._sel.register(run.pidfd, selectors.EVENT_READ, (run, True))
-        self._runs[run.job.node_id] = run
+        self._runs[run.job.key] = run
         if run.job.timeout is not None:
             self._timer(run.job.timeout, "deadline", run)
 
@@ -387,7 +390,7 @@ class LocalProcessExecutor(Executor):
             _killpg(run.proc.pid, signal.SIGKILL)
             run.proc.wait()
         self._kill_sidecars(run)
-        self._runs.pop(run.job.node_id, None)
+        self._runs.pop(run.job.key, None)
         run.done = True
 
     def _timer(self, delay: float, kind: str, run: _Run) -> None:
@@ -475,7 +478,7 @@ class LocalProcessExecutor(Executor):
             for i, spec in enumerate(job.output_artifacts):
                 safe = spec.name if _SAFE_NAME.fullmatch(spec.name) and spec.name not in (".", "..") else str(i)
                 out_dir.mkdir(exist_ok=True)
-                dest = out_dir / safe
+                dest = paths.under(out_dir, safe)
                 arts[spec.name] = dest if run.view.copy_out(spec.path, dest) else None
         except OSError as exc:
             phase, message = ERROR, f"collecting outputs failed: {exc}"
@@ -483,4 +486,4 @@ class LocalProcessExecutor(Executor):
             arts = {**{a.name: None for a in job.output_artifacts}, **arts}
         run.view.finish()
         return PodResult(job.node_id, phase, code, message, b"".join(run.out).decode("utf-8", errors="replace"),
-                         run.log_path, params, arts, run.started_at, run.finished_at)
+                         run.log_path, params, arts, run.started_at, run.finished_at, namespace=job.namespace)

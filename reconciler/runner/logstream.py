@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from reconciler.engine import nodes as N
-from reconciler.runner.pods import log_path, run_dir
+from reconciler.runner.pods import log_path, run_dir, scratch_stem
 from reconciler.store.base import ObjectStore
 from reconciler.store.errors import NotFound
 
@@ -28,7 +28,7 @@ def pod_nodes(wf: dict, node: str | None) -> list[dict]:
 
 def running_log(home: Path, namespace: str, workflow: str, node_id: str) -> Path | None:
     """The newest scratch main.log of a pod (a pod started again after a restart gets a new one)."""
-    pattern = str(run_dir(home, namespace, workflow) / f"{glob.escape(node_id)}-*" / "main.log")
+    pattern = str(run_dir(home, namespace, workflow) / f"{glob.escape(scratch_stem(node_id))}-*" / "main.log")
     found = glob.glob(pattern)
     return Path(max(found, key=lambda p: int(Path(p).parent.name.rsplit("-", 1)[-1] or 0))) if found else None
 

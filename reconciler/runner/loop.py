@@ -18,11 +18,11 @@ from pathlib import Path
 from reconciler import metrics
 from reconciler.artifacts.base import ArtifactRepository
 from reconciler.engine import nodes as N
-from reconciler.engine.actions import KillPod, ReleaseLocks, RunPod, SaveMemo
+from reconciler.engine.actions import KillPod, PodFinished, ReleaseLocks, RunPod, SaveMemo
 from reconciler.engine.operator import Operator
 from reconciler.engine.resubmission import MEMOIZED_FROM, prior_results
 from reconciler.engine.submission import store_lookup
-from reconciler.executors.base import Executor, PodResult
+from reconciler.executors.base import Executor, JobKey, PodResult
 from reconciler.executors.local import reap_orphans
 from reconciler.runner import leases
 from reconciler.runner.controls import SHUTDOWN_MESSAGES, apply_controls
@@ -76,8 +76,9 @@ class WorkflowRunner:
         self.renewed: dict[Key, float] = {}
         self.waiting: set[Key] = set()            # owned, not yet admitted (caps, workflow locks)
         self.meta_patch: dict[Key, dict] = {}     # annotation changes to send with the next write
-        self.op_of_node: dict[str, Operator] = {}
-        self.jobs: dict[str, RunPod] = {}
+        # By (namespace, node id): node ids repeat across namespaces (same workflow name).
+        self.op_of_node: dict[JobKey, Operator] = {}
+        self.jobs: dict[JobKey, RunPod] = {}
         self.locks = LockManager(store, lambda holder: holder_is_stale(holder, self.ops, self.store))
         self.serving = False
         self.draining = False
@@ -251,8 +252,8 @@ class WorkflowRunner:
 
     def _feed(self, results: list[PodResult]) -> None:
         for result in results:
-            op = self.op_of_node.pop(result.node_id, None)
-            action = self.jobs.pop(result.node_id, None)
+            op = self.op_of_node.pop(result.key, None)
+            action = self.jobs.pop(result.key, None)
             if op is None or _key(op.wf) not in self.ops:
                 continue
             event = finished_event(self.home, self.artifacts, op.wf["metadata"], action, result, self._log_dirs)
@@ -348,8 +349,8 @@ class WorkflowRunner:
             # Not ours to free any more; forgetting them lets a dead new owner's holds be seen as stale.
             del self.locks.held[holder]
         for node_id in list(op.running_pods):
-            self.executor.kill(node_id, why)
-            self.op_of_node.pop(node_id, None)
+            self.executor.kill((key[0], node_id), why)
+            self.op_of_node.pop((key[0], node_id), None)
         if why == "deleted":
             self.locks.release(f"{key[0]}/{key[1]}")
             for node_id in list(op.locked):
@@ -400,12 +401,16 @@ class WorkflowRunner:
             if isinstance(action, RunPod):
                 if self.draining:
                     continue  # recorded as running; the next runner starts it (at least once)
-                job = build_job(self.home, self.artifacts, op.wf["metadata"], action)
-                self.jobs[action.node_id] = action
-                self.op_of_node[action.node_id] = op
+                try:
+                    job = build_job(self.home, self.artifacts, op.wf["metadata"], action)
+                except (OSError, ValueError) as exc:  # a bad path or input artifact: this pod fails, not the runner
+                    op.on_pod_finished(PodFinished(action.node_id, N.ERROR, f"{type(exc).__name__}: {exc}"))
+                    continue
+                self.jobs[job.key] = action
+                self.op_of_node[job.key] = op
                 self.executor.start(job)
             elif isinstance(action, KillPod):
-                self.executor.kill(action.node_id, action.reason)
+                self.executor.kill((ns, action.node_id), action.reason)
             elif isinstance(action, SaveMemo):
                 save_memo(self.store, ns, action, self.clock())
             elif isinstance(action, ReleaseLocks):

@@ -21,6 +21,8 @@ from pathlib import Path
 import git
 from git.exc import BadName, GitCommandError
 
+from reconciler import paths
+
 from .credentials import Credentials, CredentialsError, from_environment, git_environment, split_url
 
 log = logging.getLogger("reconciler.source")
@@ -62,7 +64,7 @@ def cache_dir(home: Path, url: str) -> Path:
     url = split_url(normalize_url(url))[0]
     stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", redact(url).rstrip("/").rsplit("/", 1)[-1]).strip("-") or "repo"
     digest = hashlib.sha256(url.encode()).hexdigest()[:10]
-    return Path(home) / "sources" / f"{stem.removesuffix('.git')}-{digest}.git"
+    return paths.under(home, "sources", f"{stem.removesuffix('.git')}-{digest}.git")
 
 
 def _legacy_cache_dir(home: Path, url: str) -> Path:

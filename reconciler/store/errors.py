@@ -17,3 +17,7 @@ class AlreadyExists(StoreError):
 
 class Conflict(StoreError):
     """A resourceVersion precondition failed, or a watch asked for history that was compacted (409/410)."""
+
+
+class Invalid(StoreError):
+    """The object breaks Kubernetes' rules for its metadata (HTTP 422 Invalid; the API answers 400)."""

@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from .base import (
     Change,
     ObjectStore,
+    check_meta,
     check_new_object,
     generated_name,
     labels_match,
@@ -222,6 +223,7 @@ class SqliteStore(ObjectStore):
 
     def update(self, obj: dict) -> dict:
         kind, namespace, name = object_key(obj)
+        check_meta(kind, obj["metadata"], identity=False)
         obj = copy_json(obj)
         with self._txn(write=True) as conn:
             oid, stored_rv, node_seq, body = self._row(conn, kind, namespace, name)
@@ -262,6 +264,8 @@ class SqliteStore(ObjectStore):
             new = merge_patch(stored, patch, share_patch=True)  # `patch` is our own copy
             new["metadata"] = dict(new["metadata"]) if isinstance(new.get("metadata"), dict) else {}
             new.setdefault("apiVersion", stored["apiVersion"])
+            if isinstance(patch_meta, dict) and ("labels" in patch_meta or "annotations" in patch_meta):
+                check_meta(kind, new["metadata"], identity=False)
             rv = self._stamp(conn, new, stored)
             node_seq = patch_nodes(conn, oid, node_seq, stored, new, node_patch)
             body, spec_text = self._encode_body(new, stored, spec_text)

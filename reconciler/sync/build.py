@@ -83,8 +83,10 @@ def override_parameters(obj: dict, parameters: dict[str, str]) -> None:
 def workflow_name(obj: dict, content: dict) -> str:
     """`<name or generateName stem>-<hash of content>`: one run per distinct content, never two."""
     meta = obj.get("metadata") or {}
-    stem = meta.get("name") or (meta.get("generateName") or "workflow").rstrip("-.")
-    return f"{stem[:52]}-{_short_hash(content)}"
+    stem = meta.get("name") or meta.get("generateName") or "workflow"
+    # Cut, then trim: a cut ending in '-' or '.' would make the name invalid. 52 + 11 keeps it
+    # within Argo's 63 characters.
+    return f"{stem[:52].rstrip('-.') or 'workflow'}-{_short_hash(content)}"
 
 
 class Builder:
