@@ -28,6 +28,7 @@ def artifacts_path(home: Path) -> Path:
 DAEMON_CONFIG_OPTIONS = {
     "repo": "repo", "pollInterval": "poll_interval", "listen": "listen", "maxRunningWorkflows": "max_running",
     "logLevel": "log_level", "logFormat": "log_format", "isolation": "isolation", "grace": "grace",
+    "maxDaemonDeaths": "max_daemon_deaths",
 }
 
 

@@ -12,7 +12,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from reconciler import metrics
@@ -24,13 +26,13 @@ from reconciler.engine.resubmission import MEMOIZED_FROM, prior_results
 from reconciler.engine.submission import store_lookup
 from reconciler.executors.base import Executor, PodResult
 from reconciler.executors.local import reap_orphans
-from reconciler.runner import leases
+from reconciler.runner import crashes, leases
 from reconciler.runner.controls import SHUTDOWN_MESSAGES, apply_controls
 from reconciler.runner.locks import LockManager, holder_is_stale, namespace_cap, requests_for
 from reconciler.runner.patching import status_patch
 from reconciler.runner.pods import build_job, finished_event, run_dir, save_memo
 from reconciler.store.base import ObjectStore
-from reconciler.store.errors import Conflict, NotFound
+from reconciler.store.errors import Conflict, NotFound, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +63,7 @@ class WorkflowRunner:
         identity: str | None = None,
         lease_seconds: float = leases.DEFAULT_SECONDS,
         max_running: int | None = None,
+        max_deaths: int = crashes.DEFAULT_MAX_DEATHS,
     ) -> None:
         self.store = store
         self.executor = executor
@@ -70,6 +73,8 @@ class WorkflowRunner:
         self.identity = identity or leases.my_identity()
         self.lease_seconds = lease_seconds
         self.max_running = max_running
+        self.max_deaths = max_deaths              # see crashes.py; 0: never give up
+        self.driving: set[Key] = set()            # workflows whose `driving` annotation names us
         self.lookup = store_lookup(store)
         self.ops: dict[Key, Operator] = {}
         self.rv: dict[Key, str] = {}
@@ -104,16 +109,61 @@ class WorkflowRunner:
             return None
         if not leases.claimable(obj, self.identity, self.clock()):
             return None
-        patch = {"metadata": {"annotations": self.claim_patch()}}
+        annotations = self.claim_patch()
+        replaying = (obj.get("status") or {}).get("phase") == N.RUNNING
+        if replaying:
+            # Replaying is risky too: say we drive it before starting, and count the runner that
+            # died driving it (crashes.py).
+            counts = crashes.death_counts(obj, self.identity)
+            limit = crashes.over_limit(obj, counts, self.max_deaths)
+            if limit is not None:
+                self._give_up(key, obj, *limit)
+                return None
+            annotations.update({crashes.DRIVING: self.identity, crashes.DEATHS: crashes.deaths_annotation(counts)})
         try:
-            meta = self.store.patch("Workflow", namespace, name, patch,
+            meta = self.store.patch("Workflow", namespace, name, {"metadata": {"annotations": annotations}},
                                     resource_version=obj["metadata"]["resourceVersion"], return_object=False)
         except (Conflict, NotFound):
             return None
         obj["metadata"] = meta["metadata"]
         self.rv[key] = meta["metadata"]["resourceVersion"]
         self.renewed[key] = self.clock()
-        return self._take_over(obj)
+        if replaying:
+            self.driving.add(key)
+        with self.guard(key):
+            return self._take_over(obj)
+        return None
+
+    def _give_up(self, key: Key, obj: dict, message: str, node_messages: dict[str, str]) -> None:
+        """The daemon died too often driving this workflow: fail it without running anything."""
+        reap_orphans(run_dir(self.home, *key))
+        log.error("workflow %s/%s: %s", *key, message, extra=_ctx(key))
+        crashes.fail_in_store(self.store, key, message, self.clock(), node_messages=node_messages,
+                              identity=self.identity)
+
+    @contextmanager
+    def guard(self, key: Key) -> Iterator[None]:
+        """Whatever goes wrong while driving one workflow fails that workflow, not the runner.
+
+        Store errors are not the workflow's fault (the store retries what is transient; what is
+        left is the daemon's problem), nor is stopping the process."""
+        try:
+            yield
+        except StoreError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any engine bug or bad input: contain it here
+            self.fail_workflow(key, f"the runner failed while driving this workflow: {type(exc).__name__}: {exc}",
+                               exc)
+
+    def fail_workflow(self, key: Key, message: str, exc: BaseException | None = None) -> None:
+        """Stop driving `key` (its steps killed, its locks freed) and record it as Error with `message`."""
+        where = "".join(traceback.format_exception(exc, limit=-8)) if exc is not None else ""  # the deepest frames
+        log.error("workflow %s/%s: %s%s", *key, message, f"\n{where}" if where else "", extra=_ctx(key))
+        op = self._forget(key, "workflow failed")
+        if op is not None:
+            self._release_locks(key, op)
+        crashes.fail_in_store(self.store, key, message, self.clock(), identity=self.identity)
+        self._released = True
 
     def _take_over(self, obj: dict) -> Operator:
         key = _key(obj)
@@ -140,6 +190,9 @@ class WorkflowRunner:
                          extra=_ctx(key))
             log.info("workflow %s/%s: resumed from its recorded status", *key, extra=_ctx(key))
             op.resume_from_status()
+            counts = crashes.death_counts(obj, self.identity)
+            if counts.pop(crashes.WHOLE, None):  # the replay itself went through this time
+                self.meta_patch.setdefault(key, {})[crashes.DEATHS] = crashes.deaths_annotation(counts)
             self._apply_controls(op, obj)
             self.flush(op)
         return op
@@ -237,16 +290,19 @@ class WorkflowRunner:
             self._last_lock_retry = now
             for key in sorted(self.waiting, key=self._created):
                 if key in self.ops:
-                    changed |= self._admit(key)
-            for op in list(self.ops.values()):
-                op.retry_lock_waiters()
-        for op in list(self.ops.values()):
-            for key in op.due_timers(now):
-                op.on_timer(key)
-                changed = True
-            if op.dirty or op.status_dirty:
-                changed = True
-            self.flush(op)
+                    with self.guard(key):
+                        changed |= self._admit(key)
+            for key, op in list(self.ops.items()):
+                with self.guard(key):
+                    op.retry_lock_waiters()
+        for key, op in list(self.ops.items()):
+            with self.guard(key):
+                for timer in op.due_timers(now):
+                    op.on_timer(timer)
+                    changed = True
+                if op.dirty or op.status_dirty:
+                    changed = True
+                self.flush(op)
         return changed
 
     def _feed(self, results: list[PodResult]) -> None:
@@ -255,12 +311,16 @@ class WorkflowRunner:
             action = self.jobs.pop(result.node_id, None)
             if op is None or _key(op.wf) not in self.ops:
                 continue
-            event = finished_event(self.home, self.artifacts, op.wf["metadata"], action, result, self._log_dirs)
-            op.on_pod_finished(event)
-            log.debug("workflow %s/%s: node %s %s", *_key(op.wf), result.node_id, event.phase,
-                      extra=_ctx(_key(op.wf), result.node_id))
-            if event.started_at and event.finished_at:
-                metrics.observe_node_finished(_key(op.wf)[0], event.phase, event.finished_at - event.started_at)
+            with self.guard(_key(op.wf)):
+                self._feed_one(op, action, result)
+
+    def _feed_one(self, op: Operator, action: RunPod | None, result: PodResult) -> None:
+        event = finished_event(self.home, self.artifacts, op.wf["metadata"], action, result, self._log_dirs)
+        op.on_pod_finished(event)
+        log.debug("workflow %s/%s: node %s %s", *_key(op.wf), result.node_id, event.phase,
+                  extra=_ctx(_key(op.wf), result.node_id))
+        if event.started_at and event.finished_at:
+            metrics.observe_node_finished(_key(op.wf)[0], event.phase, event.finished_at - event.started_at)
 
     def _idle(self, timeout: float) -> list[PodResult]:
         if timeout > 0:
@@ -295,7 +355,8 @@ class WorkflowRunner:
                 seen.add(key)
         for key in seen:
             if key in self.ops:
-                changed |= self._refresh(self.ops[key])
+                with self.guard(key):
+                    changed |= self._refresh(self.ops[key])
             else:
                 changed |= self.claim(*key) is not None
         return changed
@@ -336,24 +397,38 @@ class WorkflowRunner:
         return True
 
     def _drop(self, key: Key, why: str) -> None:
-        op = self.ops.pop(key, None)
-        self.waiting.discard(key)
-        self.rv.pop(key, None)
-        self.meta_patch.pop(key, None)
+        op = self._forget(key, why)
         if op is None:
             return
         log.warning("workflow %s/%s: no longer driven here (%s)", *key, why, extra=_ctx(key))
+        if why == "deleted":
+            self._release_locks(key, op)
+            return
         prefix = f"{key[0]}/{key[1]}"
         for holder in [h for h in self.locks.held if h == prefix or h.startswith(prefix + "/")]:
             # Not ours to free any more; forgetting them lets a dead new owner's holds be seen as stale.
             del self.locks.held[holder]
+
+    def _forget(self, key: Key, why: str) -> Operator | None:
+        """Stop driving `key` here: its running steps are killed; returns its operator, if any."""
+        op = self.ops.pop(key, None)
+        self.waiting.discard(key)
+        self.rv.pop(key, None)
+        self.renewed.pop(key, None)
+        self.meta_patch.pop(key, None)
+        self.driving.discard(key)
+        if op is None:
+            return None
         for node_id in list(op.running_pods):
             self.executor.kill(node_id, why)
             self.op_of_node.pop(node_id, None)
-        if why == "deleted":
-            self.locks.release(f"{key[0]}/{key[1]}")
-            for node_id in list(op.locked):
-                self.locks.release(f"{key[0]}/{key[1]}/{node_id}")
+            self.jobs.pop(node_id, None)
+        return op
+
+    def _release_locks(self, key: Key, op: Operator) -> None:
+        self.locks.release(f"{key[0]}/{key[1]}")
+        for node_id in list(op.locked):
+            self.locks.release(f"{key[0]}/{key[1]}/{node_id}")
 
     # ---- persisting, then acting -----------------------------------------------------------------
     def flush(self, op: Operator) -> None:
@@ -364,12 +439,17 @@ class WorkflowRunner:
         renew = now - self.renewed.get(key, 0.0) >= self.lease_seconds / 3
         done = op.finished and not op.running_pods
         for _ in range(5):
-            if not (op.dirty or op.status_dirty or renew or done or key in self.meta_patch):
+            # Steps about to start or running: the write before they start says who drives them.
+            driving = bool(op.running_pods) and not done
+            flip = driving != (key in self.driving)
+            if not (op.dirty or op.status_dirty or renew or done or flip or key in self.meta_patch):
                 break
             patch = status_patch(op) if (op.dirty or op.status_dirty) else {}
             annotations = dict(self.meta_patch.get(key, {}))
+            if flip:
+                annotations[crashes.DRIVING] = self.identity if driving else None
             if done:
-                annotations.update(leases.released_annotations())
+                annotations.update({**crashes.released(), crashes.DEATHS: None})
             elif renew:
                 annotations.update(leases.lease_annotations(self.identity, now, self.lease_seconds))
             if annotations:
@@ -386,6 +466,8 @@ class WorkflowRunner:
                 return
             self.rv[key] = meta["metadata"]["resourceVersion"]
             self.renewed[key] = now
+            if flip:
+                (self.driving.add if driving else self.driving.discard)(key)
             self.meta_patch.pop(key, None)
             op.dirty.clear()
             op.status_dirty = False
@@ -419,12 +501,8 @@ class WorkflowRunner:
             metrics.observe_workflow_finished(key[0], status["phase"], seconds)
         log.info("workflow %s/%s: %s%s", *key, status.get("phase"),
                  f": {status['message']}" if status.get("message") else "", extra=_ctx(key))
-        self.ops.pop(key, None)
-        self.rv.pop(key, None)
-        self.renewed.pop(key, None)
-        self.locks.release(f"{key[0]}/{key[1]}")
-        for node_id in list(op.locked):
-            self.locks.release(f"{key[0]}/{key[1]}/{node_id}")
+        self._forget(key, "finished")
+        self._release_locks(key, op)
         self._released = True
 
     # ---- stopping --------------------------------------------------------------------------------
@@ -439,17 +517,21 @@ class WorkflowRunner:
         deadline = time.monotonic() + grace
         while self.executor.running() and time.monotonic() < deadline:
             self._feed(self.executor.poll(min(POLL_SECONDS, max(0.0, deadline - time.monotonic()))))
-            for op in list(self.ops.values()):
-                self.flush(op)
-        for op in list(self.ops.values()):
-            self.flush(op)
+            self._flush_all()
+        self._flush_all()
         self.executor.close()
         for key, op in list(self.ops.items()):
             if op.finished:
                 continue
-            try:
-                self.store.patch("Workflow", *key, {"metadata": {"annotations": leases.released_annotations()}},
+            try:  # a clean stop: the next runner must not count it as a death (crashes.py)
+                self.store.patch("Workflow", *key, {"metadata": {"annotations": crashes.released()}},
                                  resource_version=self.rv.get(key), return_object=False)
             except (Conflict, NotFound):
                 pass
         self.ops.clear()
+        self.driving.clear()
+
+    def _flush_all(self) -> None:
+        for key, op in list(self.ops.items()):
+            with self.guard(key):
+                self.flush(op)
