@@ -7,7 +7,7 @@ import sys
 import click
 
 from reconciler import operations
-from reconciler.cli import controls, cron, gitops, remote, render
+from reconciler.cli import controls, cron, doctor, gitops, remote, render
 from reconciler.cli.common import (
     err,
     fail,
@@ -25,6 +25,7 @@ from reconciler.cli.common import (
 from reconciler.cli.context import Context
 from reconciler.cli.running import run_here
 from reconciler.spec import lint_paths
+from reconciler.store.errors import DamagedStore
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -183,13 +184,19 @@ def template_list(obj: Context, namespace: str, cluster: bool, output: str | Non
 
 
 controls.register(cli)
+doctor.register(cli)
 gitops.register(cli)
 cron.register(cli)
 remote.route(cli)  # with --server/RECONCILER_SERVER, commands go through the daemon's API
 
 
 def main() -> None:
-    cli()
+    try:
+        cli()
+    except DamagedStore as exc:
+        # One line naming the file and the way out, from any command (`up` included), never a traceback.
+        err.print(str(exc))
+        sys.exit(2)
 
 
 if __name__ == "__main__":  # pragma: no cover
