@@ -25,7 +25,7 @@ from reconciler.cli.common import (
 from reconciler.cli.context import Context
 from reconciler.cli.running import run_here
 from reconciler.spec import lint_paths
-from reconciler.store.errors import DamagedStore
+from reconciler.store.errors import DamagedStore, StoreError
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -193,9 +193,10 @@ remote.route(cli)  # with --server/RECONCILER_SERVER, commands go through the da
 def main() -> None:
     try:
         cli()
-    except DamagedStore as exc:
-        # One line naming the file and the way out, from any command (`up` included), never a traceback.
-        err.print(str(exc))
+    except StoreError as exc:
+        # One line (for a damaged store: naming the file and the way out), from any command, `up`
+        # included; never a traceback.
+        err.print(str(exc) if isinstance(exc, DamagedStore) else f"store: {exc}")
         sys.exit(2)
 
 

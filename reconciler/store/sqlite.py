@@ -67,6 +67,16 @@ _SCHEMA = (
     f"INSERT OR IGNORE INTO meta VALUES ('schema', {SCHEMA_VERSION})",
 )
 
+_OPENED: set[str] = set()  # real paths of the stores this process has opened
+
+
+def _opened_here(path: str) -> bool:
+    """True once this process has opened the store at `path`. Its header is read only before that:
+    closing any other descriptor of the file drops this process's POSIX locks on it, SQLite's
+    included ("How To Corrupt An SQLite Database File", 2.2), while a connection of ours is open."""
+    return os.path.realpath(path) in _OPENED
+
+
 class SqliteStore(ObjectStore):
     """ObjectStore on one SQLite file; `path` ":memory:" gives a private in-memory database."""
 
@@ -75,7 +85,7 @@ class SqliteStore(ObjectStore):
         self._path = os.fspath(path)
         self._retention = event_retention
         self._busy_timeout = busy_timeout
-        if self._path != ":memory:":
+        if self._path != ":memory:" and not _opened_here(self._path):
             problem = header_problem(self._path)
             if problem:
                 raise DamagedStore(self._path, problem)
@@ -87,6 +97,8 @@ class SqliteStore(ObjectStore):
         self._closed = False
         self._pid = os.getpid()
         self._conn = retrying(self._connect)()
+        if self._path != ":memory:":
+            _OPENED.add(os.path.realpath(self._path))
         # object id -> (rv, parsed body, JSON text of its spec): a status patch then neither parses
         # nor re-encodes a large spec (a 10,000-task DAG) on every engine round.
         self._bodies: dict[int, tuple[int, dict, str | None]] = {}

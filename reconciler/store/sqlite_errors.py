@@ -23,6 +23,8 @@ MAX_DELAY = 2.0
 _MAGIC = b"SQLite format 3\x00"
 _TRANSIENT = ("SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_IOERR", "SQLITE_PROTOCOL")
 _DAMAGED = ("SQLITE_CORRUPT", "SQLITE_NOTADB")
+# Raised by SQLite without a code, or by Python's module: text that is not UTF-8 was not written by us.
+_DAMAGE_SIGNS = ("malformed", "not a database", "Could not decode to UTF-8")
 
 T = TypeVar("T")
 
@@ -31,7 +33,7 @@ def classify(exc: sqlite3.Error, path: str) -> StoreError:
     """The store error that stands for `exc`."""
     name = getattr(exc, "sqlite_errorname", "") or ""
     text = str(exc)
-    if name.startswith(_DAMAGED) or "malformed" in text or "not a database" in text:
+    if name.startswith(_DAMAGED) or any(sign in text for sign in _DAMAGE_SIGNS):
         return DamagedStore(path, text)
     if name.startswith(_TRANSIENT) or "locked" in text or "disk I/O error" in text:
         return TransientStoreError(f"sqlite: {text}")
