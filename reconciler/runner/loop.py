@@ -12,9 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-import traceback
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 
 from reconciler import metrics
@@ -28,30 +26,20 @@ from reconciler.executors.base import Executor, PodResult
 from reconciler.executors.local import reap_orphans
 from reconciler.runner import crashes, leases
 from reconciler.runner.controls import SHUTDOWN_MESSAGES, apply_controls
+from reconciler.runner.letting_go import POLL_SECONDS, Key, LettingGo, key_of, log_fields
 from reconciler.runner.locks import LockManager, holder_is_stale, namespace_cap, requests_for
 from reconciler.runner.patching import status_patch
 from reconciler.runner.pods import build_job, finished_event, run_dir, save_memo
 from reconciler.store.base import ObjectStore
-from reconciler.store.errors import Conflict, NotFound, StoreError
+from reconciler.store.errors import Conflict, NotFound
 
 log = logging.getLogger(__name__)
 
-POLL_SECONDS = 0.2
 SCAN_SECONDS = 2.0
 RETRY_LOCKS_SECONDS = 1.0
-Key = tuple[str, str]
 
 
-def _ctx(key: Key, node: str | None = None) -> dict:
-    """The fields a JSON log line carries for a workflow (see logs.py)."""
-    return {"namespace": key[0], "workflow": key[1], **({"node": node} if node else {})}
-
-
-def _key(obj: dict) -> Key:
-    return obj["metadata"].get("namespace", "default"), obj["metadata"]["name"]
-
-
-class WorkflowRunner:
+class WorkflowRunner(LettingGo):
     def __init__(
         self,
         store: ObjectStore,
@@ -134,39 +122,8 @@ class WorkflowRunner:
             return self._take_over(obj)
         return None
 
-    def _give_up(self, key: Key, obj: dict, message: str, node_messages: dict[str, str]) -> None:
-        """The daemon died too often driving this workflow: fail it without running anything."""
-        reap_orphans(run_dir(self.home, *key))
-        log.error("workflow %s/%s: %s", *key, message, extra=_ctx(key))
-        crashes.fail_in_store(self.store, key, message, self.clock(), node_messages=node_messages,
-                              identity=self.identity)
-
-    @contextmanager
-    def guard(self, key: Key) -> Iterator[None]:
-        """Whatever goes wrong while driving one workflow fails that workflow, not the runner.
-
-        Store errors are not the workflow's fault (the store retries what is transient; what is
-        left is the daemon's problem), nor is stopping the process."""
-        try:
-            yield
-        except StoreError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - any engine bug or bad input: contain it here
-            self.fail_workflow(key, f"the runner failed while driving this workflow: {type(exc).__name__}: {exc}",
-                               exc)
-
-    def fail_workflow(self, key: Key, message: str, exc: BaseException | None = None) -> None:
-        """Stop driving `key` (its steps killed, its locks freed) and record it as Error with `message`."""
-        where = "".join(traceback.format_exception(exc, limit=-8)) if exc is not None else ""  # the deepest frames
-        log.error("workflow %s/%s: %s%s", *key, message, f"\n{where}" if where else "", extra=_ctx(key))
-        op = self._forget(key, "workflow failed")
-        if op is not None:
-            self._release_locks(key, op)
-        crashes.fail_in_store(self.store, key, message, self.clock(), identity=self.identity)
-        self._released = True
-
     def _take_over(self, obj: dict) -> Operator:
-        key = _key(obj)
+        key = key_of(obj)
         op = Operator(obj, lookup=self.lookup, configmaps=self.configmaps(key[0]), clock=self.clock)
         op.gate = lambda node_id, tmpl: self.locks.acquire(
             f"{key[0]}/{key[1]}/{node_id}", requests_for(tmpl.get("synchronization"), key[0]))
@@ -176,7 +133,7 @@ class WorkflowRunner:
                 op.prior = prior_results(self.store.get("Workflow", key[0], original), self.lookup)
             except NotFound:
                 log.warning("workflow %s/%s: %s was deleted; nothing to reuse", key[0], key[1], original,
-                            extra=_ctx(key))
+                            extra=log_fields(key))
         self.ops[key] = op
         phase = op.status.get("phase")
         if not phase or phase == N.PENDING:
@@ -187,8 +144,8 @@ class WorkflowRunner:
             killed = reap_orphans(run_dir(self.home, *key))
             if killed:
                 log.info("workflow %s/%s: killed %d process group(s) left by a previous runner", *key, killed,
-                         extra=_ctx(key))
-            log.info("workflow %s/%s: resumed from its recorded status", *key, extra=_ctx(key))
+                         extra=log_fields(key))
+            log.info("workflow %s/%s: resumed from its recorded status", *key, extra=log_fields(key))
             op.resume_from_status()
             counts = crashes.death_counts(obj, self.identity)
             if counts.pop(crashes.WHOLE, None):  # the replay itself went through this time
@@ -220,7 +177,7 @@ class WorkflowRunner:
         op.status.pop("message", None)
         op.start()
         metrics.observe_workflow_started(key[0], op.wf["metadata"].get("creationTimestamp"), self.clock())
-        log.info("workflow %s/%s: started", *key, extra=_ctx(key))
+        log.info("workflow %s/%s: started", *key, extra=log_fields(key))
         self._apply_controls(op, op.wf)
         self.flush(op)
         return True
@@ -228,7 +185,7 @@ class WorkflowRunner:
     def _apply_controls(self, op: Operator, obj: dict) -> None:
         done = apply_controls(op, obj, draining=self.draining)
         if done:
-            self.meta_patch.setdefault(_key(op.wf), {}).update(done)
+            self.meta_patch.setdefault(key_of(op.wf), {}).update(done)
 
     # ---- lookups the engine needs ----------------------------------------------------------------
     def configmaps(self, namespace: str) -> Callable[[str], dict | None]:
@@ -240,7 +197,7 @@ class WorkflowRunner:
 
     # ---- driving ---------------------------------------------------------------------------------
     def adopt(self, wf: dict) -> Operator | None:
-        return self.claim(*_key(wf))
+        return self.claim(*key_of(wf))
 
     def run(self, namespace: str, name: str, *, on_change: Callable[[dict], None] | None = None,
             stop: threading.Event | None = None) -> dict:
@@ -309,18 +266,18 @@ class WorkflowRunner:
         for result in results:
             op = self.op_of_node.pop(result.node_id, None)
             action = self.jobs.pop(result.node_id, None)
-            if op is None or _key(op.wf) not in self.ops:
+            if op is None or key_of(op.wf) not in self.ops:
                 continue
-            with self.guard(_key(op.wf)):
+            with self.guard(key_of(op.wf)):
                 self._feed_one(op, action, result)
 
     def _feed_one(self, op: Operator, action: RunPod | None, result: PodResult) -> None:
         event = finished_event(self.home, self.artifacts, op.wf["metadata"], action, result, self._log_dirs)
         op.on_pod_finished(event)
-        log.debug("workflow %s/%s: node %s %s", *_key(op.wf), result.node_id, event.phase,
-                  extra=_ctx(_key(op.wf), result.node_id))
+        log.debug("workflow %s/%s: node %s %s", *key_of(op.wf), result.node_id, event.phase,
+                  extra=log_fields(key_of(op.wf), result.node_id))
         if event.started_at and event.finished_at:
-            metrics.observe_node_finished(_key(op.wf)[0], event.phase, event.finished_at - event.started_at)
+            metrics.observe_node_finished(key_of(op.wf)[0], event.phase, event.finished_at - event.started_at)
 
     def _idle(self, timeout: float) -> list[PodResult]:
         if timeout > 0:
@@ -368,7 +325,7 @@ class WorkflowRunner:
             return
         now = self.clock()
         for obj in self.store.list_brief("Workflow"):
-            key = _key(obj)
+            key = key_of(obj)
             if key in self.ops or (obj.get("status") or {}).get("phase") in (N.SUCCEEDED, N.FAILED, N.ERROR):
                 continue
             if leases.claimable(obj, self.identity, now):
@@ -376,7 +333,7 @@ class WorkflowRunner:
 
     def _refresh(self, op: Operator) -> bool:
         """Re-read an owned workflow after someone else wrote it. False if it is no longer ours."""
-        key = _key(op.wf)
+        key = key_of(op.wf)
         try:
             obj = self.store.get("Workflow", *key)
         except NotFound:
@@ -396,43 +353,9 @@ class WorkflowRunner:
         self._apply_controls(op, obj)
         return True
 
-    def _drop(self, key: Key, why: str) -> None:
-        op = self._forget(key, why)
-        if op is None:
-            return
-        log.warning("workflow %s/%s: no longer driven here (%s)", *key, why, extra=_ctx(key))
-        if why == "deleted":
-            self._release_locks(key, op)
-            return
-        prefix = f"{key[0]}/{key[1]}"
-        for holder in [h for h in self.locks.held if h == prefix or h.startswith(prefix + "/")]:
-            # Not ours to free any more; forgetting them lets a dead new owner's holds be seen as stale.
-            del self.locks.held[holder]
-
-    def _forget(self, key: Key, why: str) -> Operator | None:
-        """Stop driving `key` here: its running steps are killed; returns its operator, if any."""
-        op = self.ops.pop(key, None)
-        self.waiting.discard(key)
-        self.rv.pop(key, None)
-        self.renewed.pop(key, None)
-        self.meta_patch.pop(key, None)
-        self.driving.discard(key)
-        if op is None:
-            return None
-        for node_id in list(op.running_pods):
-            self.executor.kill(node_id, why)
-            self.op_of_node.pop(node_id, None)
-            self.jobs.pop(node_id, None)
-        return op
-
-    def _release_locks(self, key: Key, op: Operator) -> None:
-        self.locks.release(f"{key[0]}/{key[1]}")
-        for node_id in list(op.locked):
-            self.locks.release(f"{key[0]}/{key[1]}/{node_id}")
-
     # ---- persisting, then acting -----------------------------------------------------------------
     def flush(self, op: Operator) -> None:
-        key = _key(op.wf)
+        key = key_of(op.wf)
         if key not in self.ops:
             return
         now = self.clock()
@@ -493,45 +416,3 @@ class WorkflowRunner:
             elif isinstance(action, ReleaseLocks):
                 self.locks.release(f"{ns}/{op.name}/{action.node_id}")
                 self._released = True
-
-    def _finish(self, key: Key, op: Operator) -> None:
-        status = op.status
-        if status.get("startedAtUnix") and status.get("finishedAtUnix"):
-            seconds = status["finishedAtUnix"] - status["startedAtUnix"]
-            metrics.observe_workflow_finished(key[0], status["phase"], seconds)
-        log.info("workflow %s/%s: %s%s", *key, status.get("phase"),
-                 f": {status['message']}" if status.get("message") else "", extra=_ctx(key))
-        self._forget(key, "finished")
-        self._release_locks(key, op)
-        self._released = True
-
-    # ---- stopping --------------------------------------------------------------------------------
-    def drain(self, grace: float = 10.0) -> None:
-        """SIGTERM: start nothing new, give running pods `grace` seconds, save state, let go.
-
-        Pods still running after the grace period are killed and stay recorded as running, so the
-        next runner runs them again (the at-least-once rule) rather than recording a kill."""
-        self.draining = True
-        for op in self.ops.values():
-            op.set_suspended(True)
-        deadline = time.monotonic() + grace
-        while self.executor.running() and time.monotonic() < deadline:
-            self._feed(self.executor.poll(min(POLL_SECONDS, max(0.0, deadline - time.monotonic()))))
-            self._flush_all()
-        self._flush_all()
-        self.executor.close()
-        for key, op in list(self.ops.items()):
-            if op.finished:
-                continue
-            try:  # a clean stop: the next runner must not count it as a death (crashes.py)
-                self.store.patch("Workflow", *key, {"metadata": {"annotations": crashes.released()}},
-                                 resource_version=self.rv.get(key), return_object=False)
-            except (Conflict, NotFound):
-                pass
-        self.ops.clear()
-        self.driving.clear()
-
-    def _flush_all(self) -> None:
-        for key, op in list(self.ops.items()):
-            with self.guard(key):
-                self.flush(op)

@@ -140,6 +140,8 @@ class SqliteStore(ObjectStore):
                 self._pid, self._conn = os.getpid(), self._connect()
             conn = self._conn
             try:
+                if conn.in_transaction:  # left open by an operation cut short (its ROLLBACK failed too)
+                    conn.execute("ROLLBACK")
                 conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
                 try:
                     yield conn
