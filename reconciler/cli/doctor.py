@@ -67,6 +67,9 @@ def register(cli: click.Group) -> None:
                 return
         except StoreError as exc:
             fail(str(exc))
+        if not path.exists():
+            click.echo(f"{path}: no store yet (the first command that needs one creates it)")
+            return
         report = store_doctor.check(path)
         if report.ok:
             click.echo(f"{path}: ok ({report.objects} object(s), {report.nodes} node(s))")
