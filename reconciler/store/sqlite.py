@@ -31,7 +31,7 @@ from .base import (
 )
 from .errors import AlreadyExists, Conflict, DamagedStore, NotFound, StoreError
 from .merging import merge_patch
-from .sqlite_errors import classify, header_problem, retrying
+from .sqlite_errors import classify, header_problem, opened_here, retrying
 from .sqlite_nodes import (
     MISSING,
     assemble,
@@ -67,16 +67,6 @@ _SCHEMA = (
     f"INSERT OR IGNORE INTO meta VALUES ('schema', {SCHEMA_VERSION})",
 )
 
-_OPENED: set[str] = set()  # real paths of the stores this process has opened
-
-
-def _opened_here(path: str) -> bool:
-    """True once this process has opened the store at `path`. Its header is read only before that:
-    closing any other descriptor of the file drops this process's POSIX locks on it, SQLite's
-    included ("How To Corrupt An SQLite Database File", 2.2), while a connection of ours is open."""
-    return os.path.realpath(path) in _OPENED
-
-
 class SqliteStore(ObjectStore):
     """ObjectStore on one SQLite file; `path` ":memory:" gives a private in-memory database."""
 
@@ -85,8 +75,8 @@ class SqliteStore(ObjectStore):
         self._path = os.fspath(path)
         self._retention = event_retention
         self._busy_timeout = busy_timeout
-        if self._path != ":memory:" and not _opened_here(self._path):
-            problem = header_problem(self._path)
+        if self._path != ":memory:":
+            problem = header_problem(self._path, first_open=True)
             if problem:
                 raise DamagedStore(self._path, problem)
         # One connection behind a lock: SQLite serialises writers anyway, and a single connection is
@@ -98,7 +88,7 @@ class SqliteStore(ObjectStore):
         self._pid = os.getpid()
         self._conn = retrying(self._connect)()
         if self._path != ":memory:":
-            _OPENED.add(os.path.realpath(self._path))
+            opened_here(self._path)
         # object id -> (rv, parsed body, JSON text of its spec): a status patch then neither parses
         # nor re-encodes a large spec (a 10,000-task DAG) on every engine round.
         self._bodies: dict[int, tuple[int, dict, str | None]] = {}

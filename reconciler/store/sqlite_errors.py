@@ -60,9 +60,23 @@ def retrying(method: Callable[..., T]) -> Callable[..., T]:
     return wrapper
 
 
-def header_problem(path: str) -> str | None:
+_OPENED: set[str] = set()  # real paths of the stores this process has opened
+
+
+def opened_here(path: str) -> None:
+    """Note that this process now has a connection to the store at `path`."""
+    _OPENED.add(os.path.realpath(path))
+
+
+def header_problem(path: str, *, first_open: bool = False) -> str | None:
     """Why the file at `path` cannot be a whole SQLite database, from its header alone (cheap enough
-    for every open); None if it looks whole, is empty or does not exist (a new store)."""
+    for every open); None if it looks whole, is empty or does not exist (a new store).
+
+    With `first_open`, the header is read only if this process has no connection to the file yet:
+    closing any other descriptor of it drops all of this process's POSIX locks on it, SQLite's
+    included ("How To Corrupt An SQLite Database File", 2.2)."""
+    if first_open and os.path.realpath(path) in _OPENED:
+        return None
     try:
         size = os.path.getsize(path)
         if size == 0:
