@@ -25,7 +25,7 @@ log = logging.getLogger("reconciler.daemon")
 class Daemon:
     def __init__(self, home: Path, *, repo: str | None = None, poll_interval: float = 30.0,
                  max_running: int | None = None, isolation: str = "auto", grace: float = 10.0,
-                 lease_seconds: float = 15.0, api: ApiSettings | None = None) -> None:
+                 lease_seconds: float = 15.0, api: ApiSettings | None = None, max_deaths: int = 3) -> None:
         self.home = Path(home)
         self.api_settings = api  # None: no HTTP API
         self.api = None
@@ -40,7 +40,8 @@ class Daemon:
         self.store = open_store(store_path(self.home))
         self.executor = LocalProcessExecutor(isolation=isolation)
         self.runner = WorkflowRunner(self.store, self.executor, LocalArtifactRepository(artifacts_path(self.home)),
-                                     self.home, max_running=max_running, lease_seconds=lease_seconds)
+                                     self.home, max_running=max_running, lease_seconds=lease_seconds,
+                                     max_deaths=max_deaths)
 
     def install_signal_handlers(self) -> None:
         def graceful(signum: int, _frame: object) -> None:

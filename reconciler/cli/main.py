@@ -7,7 +7,7 @@ import sys
 import click
 
 from reconciler import operations
-from reconciler.cli import controls, cron, gitops, promotion, remote, render
+from reconciler.cli import controls, cron, doctor, gitops, promotion, remote, render
 from reconciler.cli.common import (
     err,
     fail,
@@ -25,6 +25,7 @@ from reconciler.cli.common import (
 from reconciler.cli.context import Context
 from reconciler.cli.running import run_here
 from reconciler.spec import lint_paths
+from reconciler.store.errors import DamagedStore, StoreError
 from reconciler.sync.worktree import repository_problems
 
 
@@ -196,6 +197,7 @@ def template_list(obj: Context, namespace: str, cluster: bool, output: str | Non
 
 
 controls.register(cli)
+doctor.register(cli)
 gitops.register(cli)
 promotion.register(cli)
 cron.register(cli)
@@ -203,7 +205,13 @@ remote.route(cli)  # with --server/RECONCILER_SERVER, commands go through the da
 
 
 def main() -> None:
-    cli()
+    try:
+        cli()
+    except StoreError as exc:
+        # One line (for a damaged store: naming the file and the way out), from any command, `up`
+        # included; never a traceback.
+        err.print(str(exc) if isinstance(exc, DamagedStore) else f"store: {exc}")
+        sys.exit(2)
 
 
 if __name__ == "__main__":  # pragma: no cover
