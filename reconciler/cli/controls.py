@@ -33,6 +33,7 @@ def _load_config(ctx: click.Context, _param: click.Parameter, path: str | None) 
         data = load_daemon_config(path)
     except ConfigError as exc:
         raise click.BadParameter(str(exc), ctx=ctx, param_hint="--config") from None
+    ctx.meta["limits"] = data.get("limits") or {}  # resolved in `up`, under the environment variables
     ctx.default_map = {**(ctx.default_map or {}),
                        **{DAEMON_CONFIG_OPTIONS[k]: v for k, v in data.items() if k in DAEMON_CONFIG_OPTIONS}}
     if data.get("home") and ctx.obj is not None and ctx.obj._home_arg is None:
@@ -63,11 +64,15 @@ def register(cli: click.Group) -> None:  # noqa: C901 - one command per nested f
     def up(obj: Context, listen: str | None, repo: str | None, poll_interval: float, max_running: int | None,
            isolation: str, grace: float, log_level: str, log_format: str) -> None:
         """Run the daemon: drive every unfinished workflow in the store until stopped."""
-        from reconciler import logs
+        from reconciler import limits, logs
         from reconciler.api.settings import ApiConfigError, api_settings
         from reconciler.daemon import Daemon
 
         logs.configure(log_level, log_format)
+        try:
+            limits.configure(limits.resolve(click.get_current_context().meta.get("limits")))
+        except limits.LimitError as exc:
+            raise click.ClickException(str(exc)) from None
 
         try:
             api = api_settings(listen)
