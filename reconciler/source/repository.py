@@ -20,6 +20,9 @@ from pathlib import Path
 import git
 from git.exc import BadName, GitCommandError
 
+from reconciler.limits import current as current_limits
+from reconciler.limits import too_large
+
 log = logging.getLogger("reconciler.source")
 
 FETCH_TIMEOUT = 120.0  # seconds; an unreachable remote must not stall the sync loop forever
@@ -159,13 +162,16 @@ class GitSource:
                     "author": str(commit.author), "date": commit.committed_datetime.isoformat()}
 
     def read(self, sha: str, path: str) -> bytes | None:
-        """One file of a commit, or None when it is absent."""
+        """One file of a commit, or None when it is absent; TooLarge over limits.file_bytes."""
         with self._lock:
             try:
                 item = self.repo.commit(sha).tree / path
             except KeyError:
                 return None
-            return item.data_stream.read() if item.type == "blob" else None
+            if item.type != "blob":
+                return None
+            _check_size(item.size)
+            return item.data_stream.read()
 
     def blob_shas(self, sha: str, folder: str = "") -> dict[str, str]:
         """path -> blob sha, without reading contents (cheap: lets callers reuse parsed files)."""
@@ -179,8 +185,12 @@ class GitSource:
             return {item.path: item.hexsha for item in tree.traverse() if item.type == "blob"}
 
     def read_blob(self, blob_sha: str) -> bytes:
+        """A blob's content; TooLarge over limits.file_bytes, told from the object's header before
+        anything is loaded (a 50 MB YAML file would otherwise be read and parsed on every pass)."""
         with self._lock:
-            return self.repo.odb.stream(bytes.fromhex(blob_sha)).read()
+            binsha = bytes.fromhex(blob_sha)
+            _check_size(self.repo.odb.info(binsha).size)
+            return self.repo.odb.stream(binsha).read()
 
     def default_branch(self) -> str | None:
         """The remote's HEAD branch, when the remote says (local and most hosted remotes do)."""
@@ -213,6 +223,12 @@ class GitSource:
             if self._repo is not None:
                 self._repo.close()
                 self._repo = None
+
+
+def _check_size(size: int) -> None:
+    limit = current_limits().file_bytes
+    if size > limit:
+        raise too_large("the file", size, limit, "file_bytes")
 
 
 def _first_error_line(stderr: str) -> str:

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
+from reconciler.limits import TooLarge
 from reconciler.policy import Policy, default_policies, evaluate, parse_policies
 from reconciler.source import GitSource
 from reconciler.spec import Document, Problem, SpecError, check_submission, load_text, validate_documents
@@ -36,6 +37,7 @@ from .model import (
 LIMITS_CONFIGMAP = "reconciler-limits"
 _YAML = (".yaml", ".yml")
 _BUILD_CACHE_SIZE = 64
+_PARSE_CACHE_SIZE = 4096  # parsed files, by blob and path
 
 
 @dataclass
@@ -137,7 +139,10 @@ class Builder:
         """The environment as the branch's own reconciler.yaml describes it (so settings are promoted
         with the workflows); the branch itself always comes from the config branch."""
         for name in CONFIG_FILES:
-            raw = self.source.read(commit, name)
+            try:
+                raw = self.source.read(commit, name)
+            except TooLarge as exc:
+                return base, [Problem(name, 1, "(file)", str(exc))]
             if raw is None:
                 continue
             try:
@@ -162,9 +167,13 @@ class Builder:
             parsed: list[Document] | SpecError = load_text(text, path)
         except UnicodeDecodeError as exc:
             parsed = SpecError([Problem(path, 1, "(file)", f"not UTF-8 text: {exc.reason}")])
+        except TooLarge as exc:
+            parsed = SpecError([Problem(path, 1, "(file)", str(exc))])
         except SpecError as exc:
             parsed = exc
         with self._lock:
+            if len(self._parsed) >= _PARSE_CACHE_SIZE:  # bounded: every blob ever seen would pile up
+                self._parsed.pop(next(iter(self._parsed)))
             self._parsed[blob + path] = parsed
         return parsed
 
@@ -184,6 +193,8 @@ class Builder:
                     policies.extend(p for p in parse_policies(text, path) if p.name not in choice.disable)
                 except SpecError as exc:
                     result.problems.extend(exc.problems)
+                except TooLarge as exc:
+                    result.problems.append(Problem(path, 1, "(file)", str(exc)))
         return policies, folders
 
     def _documents(self, config: EnvironmentConfig, commit: str, policy_files: tuple, result: BuildResult) -> list:

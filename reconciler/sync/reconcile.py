@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from reconciler.engine.submission import store_lookup
+from reconciler.limits import TooLarge
 from reconciler.source import FetchResult, GitSource
 from reconciler.spec import Problem, SpecError
 from reconciler.spec.repo_config import CONFIG_FILE, EnvironmentConfig, RepoConfig, parse_config
@@ -87,16 +88,17 @@ class Reconciler:
         head = self.source.head(branch) if branch else None
         problem: list[Problem] = []
         if head is not None:
-            raw = self.source.read(head, CONFIG_FILE)
-            if raw is not None:
-                try:
+            try:
+                raw = self.source.read(head, CONFIG_FILE)
+                if raw is not None:
                     return parse_config(raw.decode("utf-8-sig"), CONFIG_FILE), []
-                except SpecError as exc:
-                    problem = exc.problems
-                except UnicodeDecodeError:
-                    problem = [Problem(CONFIG_FILE, 1, "(file)", "not UTF-8 text")]
-            else:
-                problem = [Problem(CONFIG_FILE, 1, "(file)", f"no {CONFIG_FILE} at the root of branch {branch}")]
+            except SpecError as exc:
+                problem = exc.problems
+            except UnicodeDecodeError:
+                problem = [Problem(CONFIG_FILE, 1, "(file)", "not UTF-8 text")]
+            except TooLarge as exc:
+                problem = [Problem(CONFIG_FILE, 1, "(file)", str(exc))]
+            problem = problem or [Problem(CONFIG_FILE, 1, "(file)", f"no {CONFIG_FILE} at the root of branch {branch}")]
         else:
             problem = [Problem(CONFIG_FILE, 1, "(file)", f"no config branch found in {self.source.display_url} "
                                                          "(main, master, or the remote's HEAD)")]
