@@ -8,9 +8,14 @@ act on. History keeps the last HISTORY_LIMIT passes that did something or change
 from __future__ import annotations
 
 import copy
+import json
+import logging
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
+from reconciler.limits import current as current_limits
+from reconciler.limits import human
 from reconciler.spec.repo_config import EnvironmentConfig
 from reconciler.store.base import ObjectStore, now_timestamp
 from reconciler.store.errors import AlreadyExists, Conflict, NotFound
@@ -27,9 +32,14 @@ from .model import (
     problem_dict,
 )
 
+log = logging.getLogger("reconciler.sync")
+
 HISTORY_LIMIT = 20
 SUBMITTED_LIMIT = 1000  # Workflow names remembered so a deleted run is not started again
-MAX_DIFF_LINES = 200  # per change, in history; `reconciler diff` shows the full diff
+MAX_DIFF_LINES = 200  # per change, in history (and at most limits.diff_bytes); `reconciler diff` shows it all
+# A pass that changes nothing writes nothing, except lastSyncTime once this many seconds old, so
+# an idle daemon does not rewrite every Environment on every poll.
+HEARTBEAT_SECONDS = 300.0
 
 
 @dataclass
@@ -86,8 +96,41 @@ def _history_entry(result: EnvironmentResult, now: str) -> dict[str, Any]:
     return {
         "time": now, "commit": result.commit, "head": result.head, "phase": result.phase,
         "reason": result.reason, "message": result.message, "drift": result.plan.drift,
-        "plan": result.plan.to_dict(max_diff_lines=MAX_DIFF_LINES),
+        "plan": result.plan.to_dict(max_diff_lines=MAX_DIFF_LINES, max_diff_bytes=current_limits().diff_bytes),
     }
+
+
+def _size(value: object) -> int:
+    return len(json.dumps(value, separators=(",", ":")))
+
+
+def _fit(status: dict, environment: str) -> None:
+    """Keep the status under limits.environment_status_bytes: the oldest history entries give way
+    first, then the diffs of the newest. Inventory and names of submitted runs are never cut (prune
+    and run-once depend on them); they are bounded by the repository's own size."""
+    limit = current_limits().environment_status_bytes
+    history = status.get("history") or []
+    while _size(status) > limit and len(history) > 1:
+        history.pop(0)
+    if history and _size(status) > limit:
+        for change in (history[-1].get("plan") or {}).get("changes") or []:
+            change["diff"] = "diff omitted: the Environment status is over its size limit"
+    if _size(status) > limit:
+        log.warning("Environment %s: status is %s, over the %s limit (limits.environmentStatusBytes), "
+                    "even without history", environment, human(_size(status)), human(limit))
+
+
+def _unchanged(old: dict, new: dict, now: str) -> bool:
+    """Nothing but lastSyncTime differs, and that was written less than HEARTBEAT_SECONDS ago."""
+    last = old.get("lastSyncTime")
+    if not last or {**old, "lastSyncTime": None} != {**new, "lastSyncTime": None}:
+        return False
+    try:
+        age = (datetime.fromisoformat(now.replace("Z", "+00:00"))
+               - datetime.fromisoformat(last.replace("Z", "+00:00"))).total_seconds()
+    except ValueError:
+        return False
+    return 0 <= age < HEARTBEAT_SECONDS
 
 
 def record(store: ObjectStore, config: EnvironmentConfig, repo: str, result: EnvironmentResult, *,
@@ -141,8 +184,11 @@ def _write(store: ObjectStore, current: dict | None, config: EnvironmentConfig, 
     if (result.applied and not result.plan.empty) or changed_outcome:
         history.append(_history_entry(result, now))
     status["history"] = history[-HISTORY_LIMIT:]
+    _fit(status, config.name)
     spec = {"branch": config.branch, "namespace": config.namespace, "path": config.path,
             "production": config.production, "repo": repo}
+    if current is not None and current.get("spec") == spec and _unchanged(old, status, now):
+        return current
     if current is None:
         return store.create({
             "apiVersion": ENVIRONMENT_API, "kind": ENVIRONMENT_KIND,
