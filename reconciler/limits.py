@@ -109,13 +109,15 @@ def configure(limits: Limits) -> None:
     _current = limits
 
 
-def too_large(what: str, size: int | None, limit: int, field_name: str, *, count: bool = False) -> TooLarge:
-    """The one wording of every size error: `what is SIZE, over the LIMIT limit (limits.KEY / ENV)`."""
-    key = CONFIG_KEYS[field_name]
-    show = str if count else human
-    amount = f"is {show(size)}" if size is not None else "is larger"
-    return TooLarge(f"{what} {amount}, over the {show(limit)} limit "
-                    f"(limits.{key} in the daemon config, or {ENV_VARS[field_name]})")
+def setting(field_name: str) -> str:
+    """Where a limit is set, for messages."""
+    return f"limits.{CONFIG_KEYS[field_name]} in the daemon config, or {ENV_VARS[field_name]}"
+
+
+def too_large(what: str, size: int | None, limit: int, field_name: str) -> TooLarge:
+    """The one wording of size errors: `what is SIZE, over the LIMIT limit (where it is set)`."""
+    amount = f"is {human(size)}" if size is not None else "is larger"
+    return TooLarge(f"{what} {amount}, over the {human(limit)} limit ({setting(field_name)})")
 
 
 def check_file_size(path: os.PathLike | str) -> None:
@@ -130,4 +132,4 @@ def check_file_size(path: os.PathLike | str) -> None:
 
 
 __all__ = ["Limits", "LimitError", "TooLarge", "check_file_size", "configure", "current", "human", "parse_size",
-           "resolve", "too_large"]
+           "resolve", "setting", "too_large"]
