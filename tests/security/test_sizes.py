@@ -222,6 +222,36 @@ def test_a_loop_of_a_trillion_items_fails_the_workflow_not_the_daemon(daemon: Da
     assert daemon.client.get("/healthz", token=False).status == 200
 
 
+def test_expressions_that_would_build_400_mb_are_refused_not_held(daemon: Daemon):
+    name = submit(daemon, textwrap.dedent("""\
+        apiVersion: argoproj.io/v1alpha1
+        kind: Workflow
+        metadata:
+          name: terabyte
+        spec:
+          entrypoint: main
+          templates:
+          - name: main
+            steps:
+            - - name: repeat
+                template: echo
+                arguments: {parameters: [{name: text, value: '{{=sprig.repeat(400000000, "x")}}'}]}
+            - - name: range
+                template: echo
+                arguments: {parameters: [{name: text, value: '{{=len(1..10000000)}}'}]}
+          - name: echo
+            inputs: {parameters: [{name: text}]}
+            container:
+              image: alpine
+              command: [sh, -c, 'echo "{{inputs.parameters.text}}" | head -c 100']
+        """))
+    wf = wait_finished(daemon, name)
+    size, _ = stored_size(daemon.home, "Workflow", "default", name)
+    assert size < 64 << 10, wf["status"]
+    assert vm_hwm_bytes(daemon.proc.pid) < 300 * MIB
+    assert daemon.client.get("/healthz", token=False).status == 200
+
+
 def configmap(name: str, lines: int, width: int) -> str:
     body = "\n".join(f"    {'z' * width}{i}" for i in range(lines))
     return f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\ndata:\n  blob: |\n{body}\n"
