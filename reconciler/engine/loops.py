@@ -24,7 +24,18 @@ def _check_count(what: str, count: int) -> None:
         raise LoopError(f"{what} makes {count} items, over the limit of {limit} ({setting('loop_items')})")
 
 
-def expand_items(call: dict, scope: dict) -> list[Any]:
+def expand_items(call: dict, scope: dict, nodes: int = 0) -> list[Any]:
+    """The loop's items; LoopError when there are too many, or when they would bring the workflow
+    (which has `nodes` nodes so far) over limits.workflow_nodes."""
+    items = _items(call, scope)
+    limit = current_limits().workflow_nodes
+    if nodes + len(items) > limit:
+        raise LoopError(f"{len(items)} more items would give the workflow {nodes + len(items)} nodes, over the "
+                        f"limit of {limit} ({setting('workflow_nodes')})")
+    return items
+
+
+def _items(call: dict, scope: dict) -> list[Any]:
     if "withItems" in call:
         _check_count("withItems", len(call["withItems"]))
         return [_substitute_item(item, scope) for item in call["withItems"]]

@@ -78,7 +78,7 @@ def stored_size(home: Path, kind: str, namespace: str, name: str) -> tuple[int, 
 @pytest.fixture(scope="module")
 def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
     tmp = tmp_path_factory.mktemp("sizes")
-    config = write_config(tmp / "config.yaml", {"logBytes": "1Mi"})
+    config = write_config(tmp / "config.yaml", {"logBytes": "1Mi", "workflowNodes": 60})
     daemon = start_daemon(tmp / "home", tmp, "--config", str(config))
     try:
         yield daemon
@@ -219,6 +219,34 @@ def test_a_loop_of_a_trillion_items_fails_the_workflow_not_the_daemon(daemon: Da
     assert "withSequence makes 1000000000000 items, over the limit of 10000 (limits.loopItems" in messages
     assert not pods(wf)  # not one child was started
     assert vm_hwm_bytes(daemon.proc.pid) < 300 * MIB
+    assert daemon.client.get("/healthz", token=False).status == 200
+
+
+def test_nested_loops_stop_at_the_workflow_node_limit(daemon: Daemon):
+    name = submit(daemon, textwrap.dedent("""\
+        apiVersion: argoproj.io/v1alpha1
+        kind: Workflow
+        metadata:
+          name: nested
+        spec:
+          entrypoint: main
+          templates:
+          - name: main
+            steps:
+            - - {name: outer, template: inner, withSequence: {count: "10"}}
+          - name: inner
+            steps:
+            - - {name: each, template: echo, withSequence: {count: "10"}}
+          - name: echo
+            container:
+              image: alpine
+              command: [sh, -c, "true"]
+        """))
+    wf = wait_finished(daemon, name)
+    assert wf["status"]["phase"] in ("Failed", "Error")
+    nodes = wf["status"]["nodes"].values()
+    assert len(nodes) <= 60 + 10  # the cap, plus the step nodes that report it
+    assert any("nodes, over the limit of 60 (limits.workflowNodes" in n.get("message", "") for n in nodes)
     assert daemon.client.get("/healthz", token=False).status == 200
 
 
