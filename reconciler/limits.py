@@ -39,13 +39,17 @@ class Limits:
     # Nodes of one workflow a loop may bring it to, so nested loops (10,000 x 10,000) cannot either;
     # the 20,000-node DAG benchmark peaks at 140 MB.
     workflow_nodes: int = 25_000
+    # Outputs (results and parameter values) all of a workflow's steps keep in its status; the step
+    # whose outputs would go over it ends Error without them. Argo fails a Workflow over etcd's
+    # 1.5 MiB (or compresses/offloads its nodes past MAX_WORKFLOW_SIZE); this allows 64 full results.
+    workflow_output_bytes: int = 16 * MIB
 
 
 # config file key / environment variable of each field
 CONFIG_KEYS = {
     "result_bytes": "resultBytes", "output_parameter_bytes": "outputParameterBytes", "log_bytes": "logBytes",
     "file_bytes": "fileBytes", "diff_bytes": "diffBytes", "environment_status_bytes": "environmentStatusBytes",
-    "loop_items": "loopItems", "workflow_nodes": "workflowNodes",
+    "loop_items": "loopItems", "workflow_nodes": "workflowNodes", "workflow_output_bytes": "workflowOutputBytes",
 }
 ENV_VARS = {name: "RECONCILER_MAX_" + name.upper() for name in CONFIG_KEYS}
 _QUANTITY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(Ki|Mi|Gi|k|M|G)?\s*$")

@@ -78,7 +78,7 @@ def stored_size(home: Path, kind: str, namespace: str, name: str) -> tuple[int, 
 @pytest.fixture(scope="module")
 def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
     tmp = tmp_path_factory.mktemp("sizes")
-    config = write_config(tmp / "config.yaml", {"logBytes": "1Mi", "workflowNodes": 60})
+    config = write_config(tmp / "config.yaml", {"logBytes": "1Mi", "workflowNodes": 60, "workflowOutputBytes": "1Mi"})
     daemon = start_daemon(tmp / "home", tmp, "--config", str(config))
     try:
         yield daemon
@@ -219,6 +219,40 @@ def test_a_loop_of_a_trillion_items_fails_the_workflow_not_the_daemon(daemon: Da
     assert "withSequence makes 1000000000000 items, over the limit of 10000 (limits.loopItems" in messages
     assert not pods(wf)  # not one child was started
     assert vm_hwm_bytes(daemon.proc.pid) < 300 * MIB
+    assert daemon.client.get("/healthz", token=False).status == 200
+
+
+def test_a_workflow_keeps_at_most_its_output_limit_whatever_its_steps_print(daemon: Daemon):
+    # Eight steps each printing 200 KiB (under the result limit): 1.6 MiB against a 1 MiB cap.
+    name = submit(daemon, textwrap.dedent("""\
+        apiVersion: argoproj.io/v1alpha1
+        kind: Workflow
+        metadata:
+          name: chatty
+        spec:
+          entrypoint: main
+          templates:
+          - name: main
+            steps:
+            - - {name: talk, template: talk, withSequence: {count: "8"}}
+          - name: talk
+            script:
+              image: python:3.12
+              command: [python]
+              source: |
+                print("w" * 200 * 1024)
+        """))
+    wf = wait_finished(daemon, name)
+    talks = [n for n in pods(wf).values()]
+    kept = [n for n in talks if n["phase"] == "Succeeded"]
+    refused = [n for n in talks if n["phase"] == "Error"]
+    assert len(kept) == 5 and len(refused) == 3, [(n["phase"], n.get("message")) for n in talks]
+    assert all("result" not in (n.get("outputs") or {}) for n in refused)
+    assert "over the 1 MiB limit (limits.workflowOutputBytes" in refused[0]["message"]
+    with sqlite3.connect(f"file:{daemon.home / 'store.db'}?mode=ro", uri=True) as db:
+        (node_bytes,) = db.execute("SELECT sum(length(n.body)) FROM nodes n JOIN objects o ON n.object_id = o.id "
+                                   "WHERE o.kind = 'Workflow' AND o.name = ?", (name,)).fetchone()
+    assert 5 * 200 * 1024 < node_bytes < 1 * MIB + (64 << 10)  # the five results kept, not the other three
     assert daemon.client.get("/healthz", token=False).status == 200
 
 
