@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 
 KIB, MIB = 1 << 10, 1 << 20
 
@@ -28,6 +28,9 @@ class Limits:
     log_bytes: int = 50 * MIB
     # etcd's default request limit (--max-request-bytes): no single Kubernetes object is larger.
     file_bytes: int = 1536 * KIB
+    # All the YAML files one environment reads from a commit (many files under file_bytes add up;
+    # each parsed file is also cached).
+    environment_files_bytes: int = 64 * MIB
     # One change's diff in an Environment's history; a larger one is stored as a summary line.
     diff_bytes: int = 64 * KIB
     # An Environment object's whole status (Argo's MAX_WORKFLOW_SIZE default for a Workflow's);
@@ -45,12 +48,13 @@ class Limits:
     workflow_output_bytes: int = 16 * MIB
 
 
-# config file key / environment variable of each field
-CONFIG_KEYS = {
-    "result_bytes": "resultBytes", "output_parameter_bytes": "outputParameterBytes", "log_bytes": "logBytes",
-    "file_bytes": "fileBytes", "diff_bytes": "diffBytes", "environment_status_bytes": "environmentStatusBytes",
-    "loop_items": "loopItems", "workflow_nodes": "workflowNodes", "workflow_output_bytes": "workflowOutputBytes",
-}
+def _camel(name: str) -> str:
+    first, *rest = name.split("_")
+    return first + "".join(word.title() for word in rest)
+
+
+# config file key / environment variable of each field: loop_items -> loopItems / RECONCILER_MAX_LOOP_ITEMS
+CONFIG_KEYS = {f.name: _camel(f.name) for f in fields(Limits)}
 ENV_VARS = {name: "RECONCILER_MAX_" + name.upper() for name in CONFIG_KEYS}
 _QUANTITY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(Ki|Mi|Gi|k|M|G)?\s*$")
 _UNITS = {None: 1, "Ki": KIB, "Mi": MIB, "Gi": 1 << 30, "k": 1000, "M": 1000**2, "G": 1000**3}

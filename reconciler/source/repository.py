@@ -184,13 +184,17 @@ class GitSource:
                     return {}
             return {item.path: item.hexsha for item in tree.traverse() if item.type == "blob"}
 
+    def blob_size(self, blob_sha: str) -> int:
+        """From the object's header: nothing is loaded."""
+        with self._lock:
+            return self.repo.odb.info(bytes.fromhex(blob_sha)).size
+
     def read_blob(self, blob_sha: str) -> bytes:
         """A blob's content; TooLarge over limits.file_bytes, told from the object's header before
         anything is loaded (a 50 MB YAML file would otherwise be read and parsed on every pass)."""
         with self._lock:
-            binsha = bytes.fromhex(blob_sha)
-            _check_size(self.repo.odb.info(binsha).size)
-            return self.repo.odb.stream(binsha).read()
+            _check_size(self.blob_size(blob_sha))
+            return self.repo.odb.stream(bytes.fromhex(blob_sha)).read()
 
     def default_branch(self) -> str | None:
         """The remote's HEAD branch, when the remote says (local and most hosted remotes do)."""

@@ -16,7 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
-from reconciler.limits import TooLarge
+from reconciler.limits import TooLarge, too_large
+from reconciler.limits import current as current_limits
 from reconciler.policy import Policy, default_policies, evaluate, parse_policies
 from reconciler.source import GitSource
 from reconciler.spec import Document, Problem, SpecError, check_submission, load_text, validate_documents
@@ -203,9 +204,20 @@ class Builder:
         if config.path and not blobs:
             result.problems.append(Problem("reconciler.yaml", config.line, f"environments.{config.name}.path",
                                            f"folder {config.path} not found on branch {config.branch}"))
-        for path in sorted(blobs):
-            if not path.endswith(_YAML) or _hidden(path) or path in CONFIG_FILES or _under(path, policy_files):
-                continue
+        wanted = [p for p in sorted(blobs)
+                  if p.endswith(_YAML) and not _hidden(p) and p not in CONFIG_FILES and not _under(p, policy_files)]
+        # Sizes from the objects' headers, checked before anything is read or parsed.
+        sizes, limits = {p: self.source.blob_size(blobs[p]) for p in wanted}, current_limits()
+        big = [Problem(p, 1, "(file)", str(too_large("the file", size, limits.file_bytes, "file_bytes")))
+               for p, size in sizes.items() if size > limits.file_bytes]
+        if not big and sum(sizes.values()) > limits.environment_files_bytes:  # many files under the cap add up
+            what = f"the YAML of environment {config.name} ({len(wanted)} files)"
+            big = [Problem(config.path or ".", 1, "(folder)", str(too_large(
+                what, sum(sizes.values()), limits.environment_files_bytes, "environment_files_bytes")))]
+        if big:
+            result.problems.extend(big)
+            return docs
+        for path in wanted:
             parsed = self._parse(path, blobs[path])
             if isinstance(parsed, SpecError):
                 result.problems.extend(parsed.problems)

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from reconciler import limits
+
 from ..conftest import run_cli
 from ..gitops_repo import GitRemote, make_remote, template
 from ..test_api_support import Daemon, start_daemon
@@ -328,7 +330,8 @@ def sync_dev(daemon: Daemon) -> dict:
 @pytest.fixture
 def synced(tmp_path: Path) -> Iterator[tuple[Daemon, GitRemote]]:
     remote = make_remote(tmp_path / "git", {"workflows/etl.yaml": template("etl")})
-    config = write_config(tmp_path / "config.yaml", {"diffBytes": "4Ki", "environmentStatusBytes": "64Ki"})
+    config = write_config(tmp_path / "config.yaml", {"diffBytes": "4Ki", "environmentStatusBytes": "64Ki",
+                                                     "environmentFilesBytes": "1Mi"})
     # An hour between polls: only the test's sync calls make passes happen.
     daemon = start_daemon(tmp_path / "home", tmp_path, "--config", str(config), "--repo", str(remote.bare),
                           "--poll-interval", "3600")
@@ -370,6 +373,25 @@ def test_a_50_mb_file_fails_the_environment_and_its_removal_leaves_a_small_still
     assert again["phase"] == "Synced" and again["commit"] == removed
     assert stored_size(home, "Environment", "reconciler-system", "dev") == (size, rv)  # not rewritten
     assert daemon.proc.poll() is None
+
+
+def test_many_files_each_under_the_file_limit_still_cannot_add_up_past_the_environment_limit(synced):
+    daemon, remote = synced
+    before = sync_dev(daemon)["commit"]
+    files = {f"workflows/part{i}.yaml": configmap(f"part{i}", 1000, 200) for i in range(6)}  # 6 x 200 KiB
+    remote.commit("dev", files, "six parts")
+    dev = sync_dev(daemon)
+    assert dev["phase"] == "Failed" and dev["commit"] == before, dev
+    assert [p["file"] for p in dev["problems"]] == ["workflows"]
+    assert re.match(r"the YAML of environment dev \(7 files\) is 1\.\d MiB, over the 1 MiB limit "
+                    r"\(limits\.environmentFilesBytes", dev["problems"][0]["message"])
+    with sqlite3.connect(f"file:{daemon.home / 'store.db'}?mode=ro", uri=True) as db:
+        assert db.execute("SELECT count(*) FROM objects WHERE name LIKE 'part%'").fetchone() == (0,)
+
+
+def test_every_limit_is_in_the_daemon_config_schema():
+    schema = json.loads((Path(limits.__file__).parent / "spec" / "schemas" / "daemon-config.json").read_text())
+    assert set(schema["properties"]["limits"]["properties"]) == set(limits.CONFIG_KEYS.values())
 
 
 def test_lint_refuses_a_file_over_the_limit_with_its_path_and_size(tmp_path: Path, home: Path, monkeypatch):
