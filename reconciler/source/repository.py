@@ -184,17 +184,26 @@ class GitSource:
                     return {}
             return {item.path: item.hexsha for item in tree.traverse() if item.type == "blob"}
 
-    def blob_size(self, blob_sha: str) -> int:
-        """From the object's header: nothing is loaded."""
+    def blob_sizes(self, sha: str, folder: str = "") -> dict[str, int]:
+        """path -> size of every blob under `folder`, from one `git ls-tree -l`: nothing is loaded."""
         with self._lock:
-            return self.repo.odb.info(bytes.fromhex(blob_sha)).size
+            out = self.repo.git.ls_tree("-r", "-l", "-z", sha, *(["--", folder] if folder else []))
+        sizes = {}
+        for entry in out.split("\0"):
+            meta, _, path = entry.partition("\t")
+            parts = meta.split()
+            if len(parts) == 4 and parts[1] == "blob":
+                sizes[path] = int(parts[3])
+        return sizes
 
-    def read_blob(self, blob_sha: str) -> bytes:
-        """A blob's content; TooLarge over limits.file_bytes, told from the object's header before
-        anything is loaded (a 50 MB YAML file would otherwise be read and parsed on every pass)."""
+    def read_blob(self, blob_sha: str, size: int | None = None) -> bytes:
+        """A blob's content; TooLarge over limits.file_bytes, told from its `size` (as blob_sizes gave
+        it) or the object's header before anything is loaded (a 50 MB YAML file would otherwise be
+        read and parsed on every pass)."""
         with self._lock:
-            _check_size(self.blob_size(blob_sha))
-            return self.repo.odb.stream(bytes.fromhex(blob_sha)).read()
+            binsha = bytes.fromhex(blob_sha)
+            _check_size(self.repo.odb.info(binsha).size if size is None else size)
+            return self.repo.odb.stream(binsha).read()
 
     def default_branch(self) -> str | None:
         """The remote's HEAD branch, when the remote says (local and most hosted remotes do)."""

@@ -158,13 +158,13 @@ class Builder:
             return EnvironmentConfig(**{**own.__dict__, "branch": base.branch}), []
         return base, []
 
-    def _parse(self, path: str, blob: str) -> list[Document] | SpecError:
+    def _parse(self, path: str, blob: str, size: int | None = None) -> list[Document] | SpecError:
         with self._lock:
             cached = self._parsed.get(blob + path)
         if cached is not None:
             return cached
         try:
-            text = self.source.read_blob(blob).decode("utf-8-sig")
+            text = self.source.read_blob(blob, size).decode("utf-8-sig")
             parsed: list[Document] | SpecError = load_text(text, path)
         except UnicodeDecodeError as exc:
             parsed = SpecError([Problem(path, 1, "(file)", f"not UTF-8 text: {exc.reason}")])
@@ -206,8 +206,9 @@ class Builder:
                                            f"folder {config.path} not found on branch {config.branch}"))
         wanted = [p for p in sorted(blobs)
                   if p.endswith(_YAML) and not _hidden(p) and p not in CONFIG_FILES and not _under(p, policy_files)]
-        # Sizes from the objects' headers, checked before anything is read or parsed.
-        sizes, limits = {p: self.source.blob_size(blobs[p]) for p in wanted}, current_limits()
+        # Sizes from the tree, checked before anything is read or parsed.
+        all_sizes, limits = self.source.blob_sizes(commit, config.path), current_limits()
+        sizes = {p: all_sizes.get(p, 0) for p in wanted}
         big = [Problem(p, 1, "(file)", str(too_large("the file", size, limits.file_bytes, "file_bytes")))
                for p, size in sizes.items() if size > limits.file_bytes]
         if not big and sum(sizes.values()) > limits.environment_files_bytes:  # many files under the cap add up
@@ -218,7 +219,7 @@ class Builder:
             result.problems.extend(big)
             return docs
         for path in wanted:
-            parsed = self._parse(path, blobs[path])
+            parsed = self._parse(path, blobs[path], sizes[path] or None)
             if isinstance(parsed, SpecError):
                 result.problems.extend(parsed.problems)
             else:
