@@ -115,6 +115,12 @@ def current() -> Limits:
     return _current
 
 
+def describe(limits: Limits) -> str:
+    """`resultBytes=256 KiB, ..., loopItems=10000`: for the daemon's start-up log."""
+    return ", ".join(f"{key}={human(value) if name.endswith('_bytes') else value}"
+                     for name, key in CONFIG_KEYS.items() for value in [getattr(limits, name)])
+
+
 def configure(limits: Limits) -> None:
     global _current
     _current = limits
@@ -142,5 +148,5 @@ def check_file_size(path: os.PathLike | str) -> None:
         raise too_large("the file", size, limit, "file_bytes")
 
 
-__all__ = ["Limits", "LimitError", "TooLarge", "check_file_size", "configure", "current", "human", "parse_size",
-           "resolve", "setting", "too_large"]
+__all__ = ["Limits", "LimitError", "TooLarge", "check_file_size", "configure", "current", "describe", "human",
+           "parse_size", "resolve", "setting", "too_large"]

@@ -3,6 +3,7 @@ resubmit; the daemon (`up`); and semaphore sizes."""
 
 from __future__ import annotations
 
+import logging
 import sys
 
 import click
@@ -73,6 +74,7 @@ def register(cli: click.Group) -> None:  # noqa: C901 - one command per nested f
             limits.configure(limits.resolve(click.get_current_context().meta.get("limits")))
         except limits.LimitError as exc:
             raise click.ClickException(str(exc)) from None
+        logging.getLogger("reconciler.daemon").info("limits: %s", limits.describe(limits.current()))
 
         try:
             api = api_settings(listen)

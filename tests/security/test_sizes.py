@@ -133,6 +133,7 @@ def test_a_step_printing_100_mb_keeps_argo_tail_as_result_and_a_capped_streamed_
     saved = daemon.home / "logs" / "default" / name / f"{node['id']}.log"
     assert saved.stat().st_size < LOG_CAP + 4096
     assert daemon.client.get("/healthz", token=False).status == 200
+    assert "limits: resultBytes=256 KiB, outputParameterBytes=256 KiB, logBytes=1 MiB" in daemon.logs()
 
 
 OUTPUTS = textwrap.dedent("""\
@@ -404,8 +405,14 @@ def test_lint_refuses_a_file_over_the_limit_with_its_path_and_size(tmp_path: Pat
                      r"\(limits\.fileBytes", proc.stdout + proc.stderr)
 
 
-def test_up_refuses_a_limit_that_is_not_a_size(tmp_path: Path, home: Path):
+def test_up_refuses_a_limit_that_is_not_a_size(tmp_path: Path, home: Path, monkeypatch: pytest.MonkeyPatch):
     config = write_config(tmp_path / "config.yaml", {"logBytes": "lots"})
     proc = run_cli(home, "up", "--config", str(config), "--listen", "off", timeout=60)
     assert proc.returncode == 2
     assert "limits.logBytes" in proc.stderr and "lots" in proc.stderr
+    env = tmp_path / "env.yaml"
+    env.write_text("{}")
+    monkeypatch.setenv("RECONCILER_MAX_LOG_BYTES", "0")
+    proc = run_cli(home, "up", "--config", str(env), "--listen", "off", timeout=60)
+    assert proc.returncode == 1
+    assert "RECONCILER_MAX_LOG_BYTES: '0' must be at least 1" in proc.stderr
