@@ -19,10 +19,12 @@ from pathlib import Path
 import pytest
 
 from reconciler import limits
+from reconciler.executors import LocalProcessExecutor
 
 from ..conftest import run_cli
 from ..gitops_repo import GitRemote, make_remote, template
 from ..test_api_support import Daemon, start_daemon
+from ..test_executor_local import run1, sh
 
 pytestmark = pytest.mark.xdist_group("security-sizes")
 
@@ -388,6 +390,33 @@ def test_many_files_each_under_the_file_limit_still_cannot_add_up_past_the_envir
                     r"\(limits\.environmentFilesBytes", dev["problems"][0]["message"])
     with sqlite3.connect(f"file:{daemon.home / 'store.db'}?mode=ro", uri=True) as db:
         assert db.execute("SELECT count(*) FROM objects WHERE name LIKE 'part%'").fetchone() == (0,)
+
+
+@pytest.fixture
+def small_result() -> Iterator[None]:
+    """An executor made now keeps 8 bytes of result and 64 bytes of log."""
+    before = limits.current()
+    limits.configure(limits.Limits(result_bytes=8, log_bytes=64))
+    yield
+    limits.configure(before)
+
+
+@pytest.mark.parametrize(("printed", "result"), [
+    ("01234567\\n", "01234567"),  # exactly the cap once the final newline is trimmed: whole
+    ("0123456789", "23456789"),  # Argo keeps the end
+    ("0123456789\\n", "23456789"),
+    ("abcdefg\\303\\251", "bcdefg\u00e9"),  # never half a character
+    ("x\\303\\251abcdefg", "abcdefg"),  # a cut inside a character drops its tail bytes
+])
+def test_result_keeps_argos_tail_at_the_byte_boundaries(tmp_path: Path, small_result, printed: str, result: str):
+    ex = LocalProcessExecutor(isolation="tmpdir")
+    try:
+        got = run1(ex, sh(tmp_path, "n", f"printf '{printed}'; printf 'e%.0s' $(seq 100) >&2"))
+    finally:
+        ex.close()
+    assert got.stdout.removesuffix("\n") == result
+    log = got.log_path.read_bytes()
+    assert len(log) < 64 + 200 and b"[reconciler] log truncated: over the 64 bytes limit" in log
 
 
 def test_every_limit_is_in_the_daemon_config_schema():
