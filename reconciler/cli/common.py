@@ -12,6 +12,7 @@ from rich.console import Console
 from reconciler import names
 from reconciler.cli import render
 from reconciler.config import DEFAULT_NAMESPACE
+from reconciler.limits import TooLarge, check_file_size
 from reconciler.spec import SpecError, read_text_file
 
 console = Console()
@@ -124,8 +125,9 @@ def print_workflow(wf: dict, output: str | None) -> None:
 def read_workflow_file(file: str) -> str:
     """The text of the file `submit` was given (local and remote alike)."""
     try:
+        check_file_size(file)
         return Path(file).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, TooLarge) as exc:
         fail(f"{file}: {getattr(exc, 'strerror', None) or exc}")
 
 

@@ -34,6 +34,7 @@ def _load_config(ctx: click.Context, _param: click.Parameter, path: str | None) 
         data = load_daemon_config(path)
     except ConfigError as exc:
         raise click.BadParameter(str(exc), ctx=ctx, param_hint="--config") from None
+    ctx.meta["limits"] = data.get("limits") or {}  # resolved in `up`, under the environment variables
     ctx.default_map = {**(ctx.default_map or {}),
                        **{DAEMON_CONFIG_OPTIONS[k]: v for k, v in data.items() if k in DAEMON_CONFIG_OPTIONS}}
     if data.get("home") and ctx.obj is not None and ctx.obj._home_arg is None:
@@ -84,11 +85,16 @@ def register(cli: click.Group) -> None:  # noqa: C901 - one command per nested f
            isolation: str, grace: float, max_daemon_deaths: int, api_tokens: str | None, log_level: str,
            log_format: str) -> None:
         """Run the daemon: drive every unfinished workflow in the store until stopped."""
-        from reconciler import logs
+        from reconciler import limits, logs
         from reconciler.api.settings import ApiConfigError, api_settings
         from reconciler.daemon import Daemon
 
         logs.configure(log_level, log_format)
+        try:
+            limits.configure(limits.resolve(click.get_current_context().meta.get("limits")))
+        except limits.LimitError as exc:
+            raise click.ClickException(str(exc)) from None
+        logging.getLogger("reconciler.daemon").info("limits: %s", limits.describe(limits.current()))
         _private_home(obj)
 
         from reconciler.source.credentials import CredentialsError, from_environment, split_url

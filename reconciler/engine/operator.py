@@ -16,7 +16,7 @@ from reconciler.engine.actions import PodFinished, ReleaseLocks, RunPod, SaveMem
 from reconciler.engine.controls import ControlsMixin
 from reconciler.engine.frames import Frame, RootFrame
 from reconciler.engine.memoization import MemoMixin, call_key
-from reconciler.engine.outputs import pod_outputs, publish_globals
+from reconciler.engine.outputs import bound_outputs, outputs_size, pod_outputs, publish_globals
 from reconciler.engine.replay import Replay
 from reconciler.engine.scope import InputError, global_scope, resolve_inputs, template_scope
 from reconciler.engine.templates import (
@@ -41,6 +41,8 @@ LockGate = Callable[[str, dict], "str | None"]
 
 
 class Operator(ControlsMixin, MemoMixin):
+    outputs_kept: int | None = None  # bytes of outputs in the nodes, counted once on first need
+
     def __init__(
         self,
         wf: dict,
@@ -107,6 +109,10 @@ class Operator(ControlsMixin, MemoMixin):
             return
         tmpl = self.resolver.get(TemplateContext(node.get("templateScope", LOCAL)), node["templateName"])
         outputs, phase, message = pod_outputs(tmpl, event)
+        if self.outputs_kept is None:
+            self.outputs_kept = sum(outputs_size(n.get("outputs")) for n in self.nodes.values())
+        outputs, phase, message = bound_outputs(self.outputs_kept, outputs, phase, message)
+        self.outputs_kept += outputs_size(outputs)
         if event.started_at:
             node["startedAt"] = N.now_rfc3339(event.started_at)
             node["startedAtUnix"] = event.started_at

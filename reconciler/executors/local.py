@@ -12,8 +12,10 @@ kills the step when the *thread* that forked it exits, so spawning from a short-
 worker thread would kill steps at random.
 
 Logs: stdout and stderr are separate pipes read by the supervisor; each chunk is appended to the
-combined log as it arrives (arrival order, as a container runtime records them) and stdout is
-also kept in memory for ``outputs.result`` (so a step printing gigabytes costs that much memory).
+combined log as it arrives (arrival order, as a container runtime records them), up to
+``limits.log_bytes``, after which one truncation line is written and the rest dropped while the
+step keeps running. Only the last ``limits.result_bytes`` (+1) of stdout stay in memory, for
+``outputs.result``, which keeps Argo's tail of stdout.
 When the main process exits its whole process group is killed, like Argo killing the pod, so
 background children cannot outlive the step. Needs Linux >= 5.3 (pidfd_open).
 """
@@ -37,6 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from reconciler import paths
+from reconciler.limits import TooLarge, current, human
 
 from .base import (
     DEADLINE_MESSAGE,
@@ -88,7 +91,10 @@ class _Run:
     pidfd: int = -1
     fds: dict[int, bool] = field(default_factory=dict)  # pipe read end -> is stdout
     log_fd: int = -1
-    out: list[bytes] = field(default_factory=list)
+    out: bytearray = field(default_factory=bytearray)  # the tail of stdout, at most result cap + 1 bytes
+    out_total: int = 0  # stdout bytes seen
+    log_written: int = 0
+    log_truncated: bool = False
     err_head: bytes = b""
     exit_code: int | None = None
     kill_reason: str | None = None
@@ -168,6 +174,7 @@ class LocalProcessExecutor(Executor):
                             "not a private view of /", why)
         self.isolation = "bwrap" if self._bwrap else "tmpdir"
         self.kill_grace = kill_grace
+        self._limits = current()
         self._shim = PythonShim(python or sys.executable)
         self._base_env = {k: os.environ[k] for k in _INHERITED if k in os.environ}
         self._base_env.setdefault("PATH", _DEFAULT_PATH)
@@ -407,15 +414,31 @@ class LocalProcessExecutor(Executor):
             os.close(fd)
             del run.fds[fd]
             return False
-        try:
-            os.write(run.log_fd, data)
-        except OSError as exc:  # e.g. disk full: keep the step running and stdout complete
-            log.warning("cannot write log of %s: %s", run.job.node_id, exc)
+        self._log(run, data)
         if run.fds[fd]:
-            run.out.append(data)
+            run.out_total += len(data)
+            run.out += data
+            keep = self._limits.result_bytes + 1  # + the final newline Argo trims
+            if len(run.out) > keep:
+                del run.out[:len(run.out) - keep]
         elif len(run.err_head) < _ERR_HEAD:
             run.err_head += data[: _ERR_HEAD - len(run.err_head)]
         return True
+
+    def _log(self, run: _Run, data: bytes) -> None:
+        """Append to the step's log up to the log cap; past it, one truncation line and nothing more."""
+        if run.log_truncated:
+            return
+        room = self._limits.log_bytes - run.log_written
+        if len(data) > room:
+            run.log_truncated = True
+            data = data[:room] + (f"\n[reconciler] log truncated: over the {human(self._limits.log_bytes)} limit "
+                                  "(limits.logBytes); further output of this step is dropped\n").encode()
+        try:
+            os.write(run.log_fd, data)
+            run.log_written += len(data)
+        except OSError as exc:  # e.g. disk full: keep the step running and stdout complete
+            log.warning("cannot write log of %s: %s", run.job.node_id, exc)
 
     def _signal(self, run: _Run, sig: int) -> None:
         for proc in [run.proc, *(sc.proc for sc in run.sidecars)]:
@@ -446,6 +469,10 @@ class LocalProcessExecutor(Executor):
                     pass
             rc = run.proc.wait()
             run.exit_code = 128 - rc if rc < 0 else rc  # killed by signal N -> 128+N, as containers report
+            if self._result_cut(run) and not run.log_truncated:
+                self._log(run, f"[reconciler] stdout is {human(run.out_total)}, more than outputs.result keeps "
+                               f"({human(self._limits.result_bytes)}, limits.resultBytes): only its end was kept, "
+                               "as Argo does\n".encode())
         finally:
             # Whatever happened, release everything and deliver a result so the engine never waits forever.
             # A pipe still open here is held by an escaped grandchild: stop listening to it.
@@ -473,17 +500,35 @@ class LocalProcessExecutor(Executor):
         arts: dict[str, Path | None] = {}
         try:
             for name, path in job.output_parameter_paths.items():
-                params[name] = run.view.read_param(path)
+                try:
+                    params[name] = run.view.read_param(path)
+                except TooLarge as exc:
+                    raise TooLarge(f"outputs.parameters.{name}: {path}: {exc}") from None
             out_dir = job.scratch_dir / "outputs"
             for i, spec in enumerate(job.output_artifacts):
                 safe = spec.name if _SAFE_NAME.fullmatch(spec.name) and spec.name not in (".", "..") else str(i)
                 out_dir.mkdir(exist_ok=True)
                 dest = paths.under(out_dir, safe)
                 arts[spec.name] = dest if run.view.copy_out(spec.path, dest) else None
-        except OSError as exc:
-            phase, message = ERROR, f"collecting outputs failed: {exc}"
+        except (OSError, TooLarge) as exc:
+            phase, message = ERROR, str(exc) if isinstance(exc, TooLarge) else f"collecting outputs failed: {exc}"
             params = {**dict.fromkeys(job.output_parameter_paths), **params}
             arts = {**{a.name: None for a in job.output_artifacts}, **arts}
         run.view.finish()
-        return PodResult(job.node_id, phase, code, message, b"".join(run.out).decode("utf-8", errors="replace"),
-                         run.log_path, params, arts, run.started_at, run.finished_at, namespace=job.namespace)
+        return PodResult(job.node_id, phase, code, message, self._result_text(run), run.log_path, params, arts,
+                         run.started_at, run.finished_at, namespace=job.namespace)
+
+    def _result_cut(self, run: _Run) -> bool:
+        return run.out_total - run.out.endswith(b"\n") > self._limits.result_bytes
+
+    def _result_text(self, run: _Run) -> str:
+        """Stdout for outputs.result: Argo's last `result_bytes` after the one trimmed final newline."""
+        out, cap = bytes(run.out), self._limits.result_bytes
+        newline = out.endswith(b"\n")
+        body = out[:-1] if newline else out
+        if self._result_cut(run):
+            body = body[-cap:]
+            for _ in range(3):  # do not start with half a UTF-8 character
+                if body and body[0] & 0xC0 == 0x80:
+                    body = body[1:]
+        return (body + b"\n" * newline).decode("utf-8", errors="replace")

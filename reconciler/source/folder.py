@@ -11,6 +11,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from reconciler.limits import current as current_limits
+from reconciler.limits import too_large
+
 WORKTREE = "working-tree"  # stands where a commit sha would
 
 
@@ -43,8 +46,17 @@ class FolderSource:
                     found[relative] = relative
         return found
 
-    def read_blob(self, key: str) -> bytes:
+    def blob_sizes(self, commit: str, folder: str = "") -> dict[str, int]:
+        """path -> size on disk, as GitSource.blob_sizes gives them from the tree."""
+        return {path: self.root.joinpath(path).stat().st_size for path in self.blob_shas(commit, folder)}
+
+    def read_blob(self, key: str, size: int | None = None) -> bytes:
+        """A file's content; TooLarge over limits.file_bytes, checked before it is read."""
         found = self._file(key)
         if found is None:
             raise FileNotFoundError(key)
+        limit = current_limits().file_bytes
+        actual = found.stat().st_size if size is None else size
+        if actual > limit:
+            raise too_large("the file", actual, limit, "file_bytes")
         return found.read_bytes()

@@ -22,6 +22,8 @@ import git
 from git.exc import BadName, GitCommandError
 
 from reconciler import paths
+from reconciler.limits import current as current_limits
+from reconciler.limits import too_large
 
 from .credentials import Credentials, CredentialsError, from_environment, git_environment, split_url
 
@@ -197,13 +199,16 @@ class GitSource:
                     "author": str(commit.author), "date": commit.committed_datetime.isoformat()}
 
     def read(self, sha: str, path: str) -> bytes | None:
-        """One file of a commit, or None when it is absent."""
+        """One file of a commit, or None when it is absent; TooLarge over limits.file_bytes."""
         with self._lock:
             try:
                 item = self.repo.commit(sha).tree / path
             except KeyError:
                 return None
-            return item.data_stream.read() if item.type == "blob" else None
+            if item.type != "blob":
+                return None
+            _check_size(item.size)
+            return item.data_stream.read()
 
     def blob_shas(self, sha: str, folder: str = "") -> dict[str, str]:
         """path -> blob sha, without reading contents (cheap: lets callers reuse parsed files)."""
@@ -216,9 +221,26 @@ class GitSource:
                     return {}
             return {item.path: item.hexsha for item in tree.traverse() if item.type == "blob"}
 
-    def read_blob(self, blob_sha: str) -> bytes:
+    def blob_sizes(self, sha: str, folder: str = "") -> dict[str, int]:
+        """path -> size of every blob under `folder`, from one `git ls-tree -l`: nothing is loaded."""
         with self._lock:
-            return self.repo.odb.stream(bytes.fromhex(blob_sha)).read()
+            out = self.repo.git.ls_tree("-r", "-l", "-z", sha, *(["--", folder] if folder else []))
+        sizes = {}
+        for entry in out.split("\0"):
+            meta, _, path = entry.partition("\t")
+            parts = meta.split()
+            if len(parts) == 4 and parts[1] == "blob":
+                sizes[path] = int(parts[3])
+        return sizes
+
+    def read_blob(self, blob_sha: str, size: int | None = None) -> bytes:
+        """A blob's content; TooLarge over limits.file_bytes, told from its `size` (as blob_sizes gave
+        it) or the object's header before anything is loaded (a 50 MB YAML file would otherwise be
+        read and parsed on every pass)."""
+        with self._lock:
+            binsha = bytes.fromhex(blob_sha)
+            _check_size(self.repo.odb.info(binsha).size if size is None else size)
+            return self.repo.odb.stream(binsha).read()
 
     def default_branch(self) -> str | None:
         """The remote's HEAD branch, when the remote says (local and most hosted remotes do)."""
@@ -294,6 +316,12 @@ class GitSource:
             if self._repo is not None:
                 self._repo.close()
                 self._repo = None
+
+
+def _check_size(size: int) -> None:
+    limit = current_limits().file_bytes
+    if size > limit:
+        raise too_large("the file", size, limit, "file_bytes")
 
 
 def _first_error_line(stderr: str) -> str:

@@ -16,6 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
+from reconciler.limits import TooLarge, too_large
+from reconciler.limits import current as current_limits
 from reconciler.policy import Policy, default_policies, evaluate, parse_policies
 from reconciler.source import GitSource
 from reconciler.source.folder import FolderSource
@@ -37,6 +39,7 @@ from .model import (
 LIMITS_CONFIGMAP = "reconciler-limits"
 _YAML = (".yaml", ".yml")
 _BUILD_CACHE_SIZE = 64
+_PARSE_CACHE_SIZE = 4096  # parsed files, by blob and path
 
 
 @dataclass
@@ -140,7 +143,10 @@ class Builder:
         """The environment as the branch's own reconciler.yaml describes it (so settings are promoted
         with the workflows); the branch itself always comes from the config branch."""
         for name in CONFIG_FILES:
-            raw = self.source.read(commit, name)
+            try:
+                raw = self.source.read(commit, name)
+            except TooLarge as exc:
+                return base, [Problem(name, 1, "(file)", str(exc))]
             if raw is None:
                 continue
             try:
@@ -155,19 +161,23 @@ class Builder:
             return EnvironmentConfig(**{**own.__dict__, "branch": base.branch}), []
         return base, []
 
-    def _parse(self, path: str, blob: str) -> list[Document] | SpecError:
+    def _parse(self, path: str, blob: str, size: int | None = None) -> list[Document] | SpecError:
         with self._lock:
             cached = self._parsed.get(blob + path)
         if cached is not None:
             return cached
         try:
-            text = self.source.read_blob(blob).decode("utf-8-sig")
+            text = self.source.read_blob(blob, size).decode("utf-8-sig")
             parsed: list[Document] | SpecError = load_text(text, path)
         except UnicodeDecodeError as exc:
             parsed = SpecError([Problem(path, 1, "(file)", f"not UTF-8 text: {exc.reason}")])
+        except TooLarge as exc:
+            parsed = SpecError([Problem(path, 1, "(file)", str(exc))])
         except SpecError as exc:
             parsed = exc
         with self._lock:
+            if len(self._parsed) >= _PARSE_CACHE_SIZE:  # bounded: every blob ever seen would pile up
+                self._parsed.pop(next(iter(self._parsed)))
             self._parsed[blob + path] = parsed
         return parsed
 
@@ -187,6 +197,8 @@ class Builder:
                     policies.extend(p for p in parse_policies(text, path) if p.name not in choice.disable)
                 except SpecError as exc:
                     result.problems.extend(exc.problems)
+                except TooLarge as exc:
+                    result.problems.append(Problem(path, 1, "(file)", str(exc)))
         return policies, folders
 
     def _documents(self, config: EnvironmentConfig, commit: str, policy_files: tuple, result: BuildResult) -> list:
@@ -195,10 +207,22 @@ class Builder:
         if config.path and not blobs:
             result.problems.append(Problem("reconciler.yaml", config.line, f"environments.{config.name}.path",
                                            f"folder {config.path} not found on branch {config.branch}"))
-        for path in sorted(blobs):
-            if not path.endswith(_YAML) or _hidden(path) or path in CONFIG_FILES or under_folder(path, policy_files):
-                continue
-            parsed = self._parse(path, blobs[path])
+        wanted = [p for p in sorted(blobs) if p.endswith(_YAML) and not _hidden(p) and p not in CONFIG_FILES
+                  and not under_folder(p, policy_files)]
+        # Sizes from the tree, checked before anything is read or parsed.
+        all_sizes, limits = self.source.blob_sizes(commit, config.path), current_limits()
+        sizes = {p: all_sizes.get(p, 0) for p in wanted}
+        big = [Problem(p, 1, "(file)", str(too_large("the file", size, limits.file_bytes, "file_bytes")))
+               for p, size in sizes.items() if size > limits.file_bytes]
+        if not big and sum(sizes.values()) > limits.environment_files_bytes:  # many files under the cap add up
+            what = f"the YAML of environment {config.name} ({len(wanted)} files)"
+            big = [Problem(config.path or ".", 1, "(folder)", str(too_large(
+                what, sum(sizes.values()), limits.environment_files_bytes, "environment_files_bytes")))]
+        if big:
+            result.problems.extend(big)
+            return docs
+        for path in wanted:
+            parsed = self._parse(path, blobs[path], sizes[path] or None)
             if isinstance(parsed, SpecError):
                 result.problems.extend(parsed.problems)
             else:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from reconciler.engine.submission import store_lookup
+from reconciler.limits import TooLarge
 from reconciler.source import FetchResult, GitSource
 from reconciler.spec import Problem, SpecError
 from reconciler.spec.repo_config import CONFIG_FILE, EnvironmentConfig, RepoConfig, parse_config
@@ -75,8 +76,13 @@ class _Attempt:
 class Reconciler:
     """Syncs the environments of one repository into one store. Not thread-safe: one pass at a time."""
 
-    def __init__(self, store: ObjectStore, repo: str, home: Path, *, config_branch: str | None = None) -> None:
+    def __init__(self, store: ObjectStore, repo: str, home: Path, *, config_branch: str | None = None,
+                 quiet_seconds: float = 0.0) -> None:
         self.store = store
+        # The daemon's polls skip writing passes that change nothing (status.HEARTBEAT_SECONDS); a one-off
+        # `reconciler sync` always records its pass.
+        self.quiet_seconds = quiet_seconds
+        self.unchanged_passes: dict[str, int] = {}
         self.source = GitSource(repo, home)
         self.builder = Builder(self.source, store_lookup(store))
         self.config_branch = config_branch
@@ -104,16 +110,17 @@ class Reconciler:
         head = self.source.head(branch) if branch else None
         problem: list[Problem] = []
         if head is not None:
-            raw = self.source.read(head, CONFIG_FILE)
-            if raw is not None:
-                try:
+            try:
+                raw = self.source.read(head, CONFIG_FILE)
+                if raw is not None:
                     return parse_config(raw.decode("utf-8-sig"), CONFIG_FILE), []
-                except SpecError as exc:
-                    problem = exc.problems
-                except UnicodeDecodeError:
-                    problem = [Problem(CONFIG_FILE, 1, "(file)", "not UTF-8 text")]
-            else:
-                problem = [Problem(CONFIG_FILE, 1, "(file)", f"no {CONFIG_FILE} at the root of branch {branch}")]
+            except SpecError as exc:
+                problem = exc.problems
+            except UnicodeDecodeError:
+                problem = [Problem(CONFIG_FILE, 1, "(file)", "not UTF-8 text")]
+            except TooLarge as exc:
+                problem = [Problem(CONFIG_FILE, 1, "(file)", str(exc))]
+            problem = problem or [Problem(CONFIG_FILE, 1, "(file)", f"no {CONFIG_FILE} at the root of branch {branch}")]
         else:
             problem = [Problem(CONFIG_FILE, 1, "(file)", f"no config branch found in {self.source.display_url} "
                                                          "(main, master, or the remote's HEAD)")]
@@ -190,7 +197,8 @@ class Reconciler:
             head_info = self.source.commit_info(head)
         status_book.record(self.store, env_config, self.source.display_url, result, inventory=inventory,
                            created_workflows=created, fetch_error=fetch_error, commit_info=info,
-                           head_info=head_info, order=order)
+                           head_info=head_info, order=order, quiet_seconds=self.quiet_seconds,
+                           pending=self.unchanged_passes)
         return result
 
     def _suspended(self, config: EnvironmentConfig, prior: status_book.PriorState,

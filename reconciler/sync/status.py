@@ -13,9 +13,14 @@ alone until it is resumed. The flag lives in the Environment object, so it survi
 from __future__ import annotations
 
 import copy
+import json
+import logging
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
+from reconciler.limits import current as current_limits
+from reconciler.limits import human
 from reconciler.spec.repo_config import EnvironmentConfig
 from reconciler.store.base import ObjectStore, now_timestamp
 from reconciler.store.errors import AlreadyExists, Conflict, NotFound
@@ -32,13 +37,21 @@ from .model import (
     problem_dict,
 )
 
+log = logging.getLogger("reconciler.sync")
+
 HISTORY_LIMIT = 20
 SUBMITTED_LIMIT = 1000  # Workflow names remembered so a deleted run is not started again
-MAX_DIFF_LINES = 200  # per change, in history; `reconciler diff` shows the full diff
+MAX_DIFF_LINES = 200  # per change, in history (and at most limits.diff_bytes); `reconciler diff` shows it all
 MAX_REASON = 500  # a suspend reason is a note for people, not a document
 HISTORY_WARNINGS = 20  # per history entry; status.warnings keeps up to 50 for the current commit
 # What `suspend` writes into spec; a pass rewrites the rest of spec from reconciler.yaml and keeps these.
 SUSPEND_FIELDS = ("suspend", "suspendedAt", "suspendReason")
+# In the daemon, a pass that changes nothing writes nothing, unless lastSyncTime is this many seconds old:
+# an idle daemon does not rewrite every Environment on every poll. Its unchanged passes are counted in
+# memory meanwhile and added to the history at the next write (so the count lags by at most this long).
+HEARTBEAT_SECONDS = 300.0
+# Fields of the newest history entry that only count passes: they change on every pass, and alone are no news.
+_COUNTERS = ("unchangedPasses", "lastUnchangedTime")
 
 
 @dataclass
@@ -140,7 +153,7 @@ def _history_entry(result: EnvironmentResult, now: str, info: dict | None) -> di
         "reason": result.reason, "message": result.message, "drift": result.plan.drift,
         "subject": info.get("message", ""), "author": info.get("author", ""),
         "warnings": [problem_dict(p) for p in result.warnings[:HISTORY_WARNINGS]],
-        "plan": result.plan.to_dict(max_diff_lines=MAX_DIFF_LINES),
+        "plan": result.plan.to_dict(max_diff_lines=MAX_DIFF_LINES, max_diff_bytes=current_limits().diff_bytes),
         "unchangedPasses": 0,
     }
 
@@ -151,25 +164,70 @@ def _outcome(entry: dict) -> tuple:
     return entry.get("phase"), entry.get("reason"), entry.get("head"), entry.get("commit")
 
 
+def _size(value: object) -> int:
+    return len(json.dumps(value, separators=(",", ":")))
+
+
+def _fit(status: dict, environment: str) -> None:
+    """Keep the status under limits.environment_status_bytes: the oldest history entries give way
+    first, then the diffs of the newest. Inventory and names of submitted runs are never cut (prune
+    and run-once depend on them); they are bounded by the repository's own size."""
+    limit = current_limits().environment_status_bytes
+    history = status.get("history") or []
+    while _size(status) > limit and len(history) > 1:
+        history.pop(0)
+    if history and _size(status) > limit:
+        for change in (history[-1].get("plan") or {}).get("changes") or []:
+            change["diff"] = "diff omitted: the Environment status is over its size limit"
+    if _size(status) > limit:
+        log.warning("Environment %s: status is %s, over the %s limit (limits.environmentStatusBytes), "
+                    "even without history", environment, human(_size(status)), human(limit))
+
+
+def _without_counters(status: dict) -> dict:
+    history = list(status.get("history") or [])
+    if history:
+        history[-1] = {k: v for k, v in history[-1].items() if k not in _COUNTERS}
+    return {**status, "lastSyncTime": None, "history": history}
+
+
+def _unchanged(old: dict, new: dict, now: str, quiet_seconds: float) -> bool:
+    """Nothing but lastSyncTime and the pass counters differs, and lastSyncTime was written less than
+    `quiet_seconds` ago."""
+    last = old.get("lastSyncTime")
+    if not last or _without_counters(old) != _without_counters(new):
+        return False
+    try:
+        age = (datetime.fromisoformat(now.replace("Z", "+00:00"))
+               - datetime.fromisoformat(last.replace("Z", "+00:00"))).total_seconds()
+    except ValueError:
+        return False
+    return 0 <= age < quiet_seconds
+
+
 def record(store: ObjectStore, config: EnvironmentConfig, repo: str, result: EnvironmentResult, *,
            inventory: set[tuple[str, str, str]] | None, created_workflows: list[str], fetch_error: str = "",
-           commit_info: dict | None = None, head_info: dict | None = None, order: int | None = None) -> dict:
+           commit_info: dict | None = None, head_info: dict | None = None, order: int | None = None,
+           quiet_seconds: float = 0.0, pending: dict[str, int] | None = None) -> dict:
     """Write the outcome of a pass. `inventory` None keeps the previous one (nothing was applied).
 
     `commit_info`/`head_info`: subject and author of the applied commit and of the branch head; `order`:
-    the environment's place in reconciler.yaml (None keeps the one recorded)."""
+    the environment's place in reconciler.yaml (None keeps the one recorded). `quiet_seconds` > 0 (the
+    daemon): a pass that changes nothing but the counters is not written while lastSyncTime is younger
+    than that; it is counted in `pending` (environment -> passes) and added at the next write."""
+    pending = {} if pending is None else pending
     for _ in range(5):
         current = read(store, config.name)
         try:
             return _write(store, current, config, repo, result, inventory, created_workflows, fetch_error,
-                          commit_info, head_info, order)
+                          commit_info, head_info, order, quiet_seconds, pending)
         except (Conflict, AlreadyExists):
             continue  # a concurrent `reconciler sync` wrote first: recompute on its version
     raise Conflict(f"Environment {config.name}: status kept changing under us")
 
 
 def _history(old: dict, result: EnvironmentResult, now: str, commit_info: dict | None,
-             head_info: dict | None) -> list[dict]:
+             head_info: dict | None, unchanged: int = 1) -> list[dict]:
     history = [dict(e) for e in old.get("history") or []]
     last = history[-1] if history else {}
     changed = result.applied and not result.plan.empty
@@ -177,14 +235,15 @@ def _history(old: dict, result: EnvironmentResult, now: str, commit_info: dict |
         about = commit_info if changed or result.head == result.commit else head_info
         history.append(_history_entry(result, now, about))
     else:
-        last["unchangedPasses"] = int(last.get("unchangedPasses") or 0) + 1
+        last["unchangedPasses"] = int(last.get("unchangedPasses") or 0) + unchanged
         last["lastUnchangedTime"] = now
     return history[-HISTORY_LIMIT:]
 
 
 def _write(store: ObjectStore, current: dict | None, config: EnvironmentConfig, repo: str,
            result: EnvironmentResult, inventory: set | None, created_workflows: list[str], fetch_error: str,
-           commit_info: dict | None, head_info: dict | None, order: int | None) -> dict:
+           commit_info: dict | None, head_info: dict | None, order: int | None, quiet_seconds: float,
+           pending: dict[str, int]) -> dict:
     now = now_timestamp()
     old = copy.deepcopy((current or {}).get("status") or {})
     status = dict(old)
@@ -216,7 +275,7 @@ def _write(store: ObjectStore, current: dict | None, config: EnvironmentConfig, 
         info = commit_info or {}
         status["lastChange"] = {"time": now, "commit": result.commit, "subject": info.get("message", ""),
                                 "author": info.get("author", ""), "summary": result.plan.summary(done=True)}
-    status["history"] = _history(old, result, now, commit_info, head_info)
+    status["history"] = _history(old, result, now, commit_info, head_info, 1 + pending.get(config.name, 0))
     old_spec = (current or {}).get("spec") or {}
     spec = {"branch": config.branch, "namespace": config.namespace, "path": config.path,
             "production": config.production, "repo": repo}
@@ -225,15 +284,23 @@ def _write(store: ObjectStore, current: dict | None, config: EnvironmentConfig, 
     if order is not None:
         spec["order"] = order
     spec.update({k: old_spec[k] for k in SUSPEND_FIELDS if old_spec.get(k) is not None})
+    _fit(status, config.name)
+    if current is not None and current.get("spec") == spec and quiet_seconds > 0 \
+            and _unchanged(old, status, now, quiet_seconds):
+        pending[config.name] = pending.get(config.name, 0) + 1  # counted at the next write
+        return current
     if current is None:
-        return store.create({
+        written = store.create({
             "apiVersion": ENVIRONMENT_API, "kind": ENVIRONMENT_KIND,
             "metadata": {"name": config.name, "namespace": SYSTEM_NAMESPACE, "labels": {MANAGED_BY: MANAGER}},
             "spec": spec, "status": status,
         })
-    obj = copy.deepcopy(current)
-    obj["spec"], obj["status"] = spec, status
-    return store.update(obj)
+    else:
+        obj = copy.deepcopy(current)
+        obj["spec"], obj["status"] = spec, status
+        written = store.update(obj)
+    pending.pop(config.name, None)  # now in the history
+    return written
 
 
 def mark_out_of_sync(store: ObjectStore, result: EnvironmentResult) -> None:
