@@ -52,7 +52,7 @@ def submit_text(store: ObjectStore, text: str, filename: str, namespace: str, pa
                 *, annotations: dict | None = None) -> tuple[list[dict], list]:
     """Validate and store every Workflow in a YAML text; nothing is stored if any is invalid.
     Returns the created workflows and the warnings (problems that do not stop a run)."""
-    lookup = store_lookup(store)
+    lookup = store_lookup(store, namespace)
     try:
         docs = load_text(text, filename)
     except SpecError as exc:
@@ -199,7 +199,7 @@ def apply_manifests(store: ObjectStore, manifests: list[tuple[str, str]], namesp
             problems.extend(exc.problems)
     if any(p.severity == "error" for p in problems):
         raise OperationError("invalid manifest", 400, problems)
-    problems.extend(validate_documents(docs, template_lookup=store_lookup(store)))
+    problems.extend(validate_documents(docs, template_lookup=store_lookup(store, namespace)))
     for d in docs:
         if d.obj.get("kind") not in APPLY_KINDS:
             problems.append(Problem(d.filename, d.line_of(("kind",)), "kind",
