@@ -1,5 +1,5 @@
-"""/api/v1/workflows and /api/v1/cron-workflows: list, get, submit, delete, controls, logs; a cron
-workflow's suspend and resume."""
+"""/api/v1/workflows and /api/v1/cron-workflows: list, get, submit, delete, controls, logs; cron
+workflows' create, delete, suspend and resume."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from .common import (
     check_namespace,
     json_body,
     json_response,
+    manifests_of,
     optional_json_body,
     state_of,
 )
@@ -231,14 +232,34 @@ def get_cron_workflow(request: Request, key: tuple[str, str] = Depends(workflow_
 
 
 @router.put("/cron-workflows/{namespace}/{name}/suspend", dependencies=write, tags=["cron-workflows"],
-            summary="Stop scheduling (spec.suspend: true; a later sync from git may set it back)")
+            summary="Stop scheduling (spec.suspend: true; held across syncs on a cron git manages)")
 def suspend_cron_workflow(request: Request, key: tuple[str, str] = Depends(workflow_key)) -> Response:
-    operations.set_cron_suspend(state_of(request).store, *key, True)
-    return _done(key, "suspended")
+    note = operations.set_cron_suspend(state_of(request).store, *key, True)
+    return json_response({"namespace": key[0], "name": key[1], "action": "suspended", "note": note})
 
 
 @router.put("/cron-workflows/{namespace}/{name}/resume", dependencies=write, tags=["cron-workflows"],
             summary="Schedule again (spec.suspend: false)")
 def resume_cron_workflow(request: Request, key: tuple[str, str] = Depends(workflow_key)) -> Response:
-    operations.set_cron_suspend(state_of(request).store, *key, False)
-    return _done(key, "resumed")
+    note = operations.set_cron_suspend(state_of(request).store, *key, False)
+    return json_response({"namespace": key[0], "name": key[1], "action": "resumed", "note": note})
+
+
+@router.delete("/cron-workflows/{namespace}/{name}", dependencies=write, tags=["cron-workflows"],
+               summary="Delete a CronWorkflow (409 for one git manages, unless force)")
+def delete_cron_workflow(request: Request, key: tuple[str, str] = Depends(workflow_key),
+                         force: bool = Query(False, description="also one git manages (the next sync recreates it)")
+                         ) -> Response:
+    note = operations.delete_object(state_of(request).store, "CronWorkflow", *key, force=force)
+    return json_response({"namespace": key[0], "name": key[1], "action": "deleted", "note": note})
+
+
+@router.post("/cron-workflows/{namespace}", dependencies=write, tags=["cron-workflows"], status_code=201,
+             summary="Create CronWorkflows (`reconciler cron create`; 409 if one exists, and nothing is created)",
+             openapi_extra=body_doc('{"manifest": YAML text, "filename": for messages}, or {"manifests": [..]}',
+                                    {"manifest": "apiVersion: argoproj.io/v1alpha1\nkind: CronWorkflow\n..."}))
+def create_cron_workflows(request: Request, namespace: str, body: Any = Depends(json_body)) -> Response:
+    check_namespace(namespace)
+    created, warnings = operations.create_manifests(state_of(request).store, manifests_of(body), namespace,
+                                                    {"CronWorkflow"}, "cron create")
+    return json_response({"items": created, "warnings": [str(w) for w in warnings]}, 201)

@@ -7,7 +7,7 @@ import sys
 import click
 
 from reconciler import operations
-from reconciler.cli import controls, cron, gitops, remote, render
+from reconciler.cli import controls, cron, gitops, remote, render, templates
 from reconciler.cli.common import (
     err,
     fail,
@@ -157,34 +157,21 @@ def lint(obj: Context, paths: tuple[str, ...]) -> None:
 @cli.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path())
 @namespace_option
+@click.option("--force", is_flag=True, help="Also replace objects git manages (the next sync restores them).")
 @click.pass_obj
-def apply(obj: Context, files: tuple[str, ...], namespace: str) -> None:
+def apply(obj: Context, files: tuple[str, ...], namespace: str, force: bool) -> None:
     """Store WorkflowTemplates, ClusterWorkflowTemplates, CronWorkflows and ConfigMaps."""
     try:
-        lines, warnings = operations.apply_manifests(obj.store, read_manifests(files), namespace)
+        lines, warnings = operations.apply_manifests(obj.store, read_manifests(files), namespace, force=force)
     except operations.OperationError as exc:
         fail_operation(exc)
     print_applied(lines, warnings)
 
 
-@cli.group()
-def template() -> None:
-    """WorkflowTemplates."""
-
-
-@template.command("list")
-@namespace_option
-@click.option("--cluster", is_flag=True, help="ClusterWorkflowTemplates instead.")
-@output_option
-@click.pass_obj
-def template_list(obj: Context, namespace: str, cluster: bool, output: str | None) -> None:
-    kind = "ClusterWorkflowTemplate" if cluster else "WorkflowTemplate"
-    print_objects(obj.store.list(kind, "" if cluster else namespace), output)
-
-
 controls.register(cli)
 gitops.register(cli)
 cron.register(cli)
+templates.register(cli)
 remote.route(cli)  # with --server/RECONCILER_SERVER, commands go through the daemon's API
 
 

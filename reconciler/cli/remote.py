@@ -246,7 +246,7 @@ def _cron_suspend(api: Remote, names: tuple[str, ...], namespace: str, value: bo
     from reconciler.cli.cron import set_suspend_each
 
     set_suspend_each(names, value, lambda name, suspend: api.call(
-        "PUT", _path("cron-workflows", namespace, name, "suspend" if suspend else "resume")))
+        "PUT", _path("cron-workflows", namespace, name, "suspend" if suspend else "resume")).get("note"))
 
 
 def cron_suspend(api: Remote, names: tuple[str, ...], namespace: str, **_: Any) -> None:
@@ -257,6 +257,21 @@ def cron_resume(api: Remote, names: tuple[str, ...], namespace: str, **_: Any) -
     _cron_suspend(api, names, namespace, False)
 
 
+def cron_delete(api: Remote, names: tuple[str, ...], namespace: str, force: bool, **_: Any) -> None:
+    from reconciler.cli.cron import KIND, delete_each
+
+    delete_each(KIND, names, lambda name: api.call(
+        "DELETE", _path("cron-workflows", namespace, name), query={"force": "true" if force else None}).get("note"))
+
+
+def cron_create(api: Remote, files: tuple[str, ...], namespace: str, output: str | None, **_: Any) -> None:
+    from reconciler.cli.cron import print_created
+
+    manifests = [{"filename": name, "manifest": text} for name, text in read_manifests(files)]
+    reply = api.call("POST", _path("cron-workflows", namespace), {"manifests": manifests})
+    print_created(reply["items"], reply.get("warnings", []), output)
+
+
 # ---- templates, semaphores, apply --------------------------------------------------------------------
 
 def template_list(api: Remote, namespace: str, cluster: bool, output: str | None, **_: Any) -> None:
@@ -265,6 +280,25 @@ def template_list(api: Remote, namespace: str, cluster: bool, output: str | None
     else:
         items = api.call("GET", "/api/v1/workflow-templates", query={"namespace": namespace})["items"]
     print_objects(items, output)
+
+
+def _template_path(namespace: str, name: str, cluster: bool) -> str:
+    return _path("cluster-workflow-templates", name) if cluster else _path("workflow-templates", namespace, name)
+
+
+def template_get(api: Remote, name: str, namespace: str, cluster: bool, output: str | None, **_: Any) -> None:
+    from reconciler.cli.templates import print_template
+
+    print_template(api.call("GET", _template_path(namespace, name, cluster)), output)
+
+
+def template_delete(api: Remote, names: tuple[str, ...], namespace: str, cluster: bool, force: bool,
+                    **_: Any) -> None:
+    from reconciler.cli.cron import delete_each
+    from reconciler.cli.templates import kind_of
+
+    delete_each(kind_of(cluster), names, lambda name: api.call(
+        "DELETE", _template_path(namespace, name, cluster), query={"force": "true" if force else None}).get("note"))
 
 
 def semaphore_list(api: Remote, namespace: str, output: str | None, **_: Any) -> None:
@@ -278,9 +312,9 @@ def semaphore_set(api: Remote, name: str, size: int, namespace: str, **_: Any) -
     click.echo(f"semaphore {name} size {size}")
 
 
-def apply(api: Remote, files: tuple[str, ...], namespace: str, **_: Any) -> None:
+def apply(api: Remote, files: tuple[str, ...], namespace: str, force: bool, **_: Any) -> None:
     manifests = [{"filename": name, "manifest": text} for name, text in read_manifests(files)]
-    reply = api.call("POST", _path("apply", namespace), {"manifests": manifests})
+    reply = api.call("POST", _path("apply", namespace), {"manifests": manifests, "force": force})
     print_applied(reply["items"], reply.get("warnings", []))
 
 
@@ -344,7 +378,9 @@ ROUTES: dict[tuple[str, ...], Callable[..., None]] = {
     ("list",): list_cmd, ("get",): get, ("submit",): submit, ("delete",): delete, ("logs",): logs,
     ("suspend",): suspend, ("resume",): resume, ("stop",): stop, ("terminate",): terminate, ("retry",): retry,
     ("resubmit",): resubmit, ("cron", "list"): cron_list, ("cron", "get"): cron_get,
-    ("cron", "suspend"): cron_suspend, ("cron", "resume"): cron_resume, ("template", "list"): template_list,
+    ("cron", "suspend"): cron_suspend, ("cron", "resume"): cron_resume, ("cron", "delete"): cron_delete,
+    ("cron", "create"): cron_create, ("template", "list"): template_list, ("template", "get"): template_get,
+    ("template", "delete"): template_delete,
     ("semaphore", "list"): semaphore_list, ("semaphore", "set"): semaphore_set, ("apply",): apply,
     ("status",): status, ("sync",): sync, ("diff",): diff, ("history",): history,
 }

@@ -197,3 +197,21 @@ def objects_table(items: list[dict], extra: list[tuple[str, object]] = ()) -> Ta
         table.add_row(meta["name"], meta.get("namespace", ""), age(meta.get("creationTimestamp")),
                       *[str(fn(obj)) for _, fn in extra])
     return table
+
+
+def details_grid(rows: list[tuple[str, object]]) -> Table:
+    """`Label:  value` lines, as `argo cron get` and `argo template get` print an object."""
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold", no_wrap=True)
+    grid.add_column()
+    for label, value in rows:
+        grid.add_row(label, value)
+    return grid
+
+
+def management_rows(obj: dict) -> list[tuple[str, str]]:
+    """Where a git-managed object comes from (nothing for one a person manages)."""
+    from reconciler.ownership import git_source
+
+    source = git_source(obj)
+    return [] if source is None else [("Managed by:", f"git: {source.describe()}")]
