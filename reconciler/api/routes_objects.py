@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
-from reconciler import operations
+from reconciler import manifests, operations
 
 from .auth import require_read, require_write
 from .common import (
@@ -69,8 +69,7 @@ APPLY_EXAMPLE = {"manifest": "apiVersion: argoproj.io/v1alpha1\nkind: WorkflowTe
                                     '"force": true also replaces objects git manages', APPLY_EXAMPLE))
 def apply(request: Request, namespace: str, body: Any = Depends(json_body)) -> Response:
     check_namespace(namespace)
-    manifests = manifests_of(body)
-    lines, warnings = operations.apply_manifests(state_of(request).store, manifests, namespace,
+    lines, warnings = manifests.apply_manifests(state_of(request).store, manifests_of(body), namespace,
                                                  force=flag(body, "force"))
     return json_response({"items": lines, "warnings": [str(w) for w in warnings]})
 
@@ -85,14 +84,14 @@ FORCE = Query(False, description="also an object git manages (the next sync recr
 @router.get("/workflow-templates/{namespace}/{name}", dependencies=read, tags=["templates"],
             summary="One WorkflowTemplate (`reconciler template get -o json`)")
 def get_template(request: Request, namespace: str, name: str) -> Response:
-    return json_response(operations.get_object(state_of(request).store, "WorkflowTemplate",
+    return json_response(manifests.get_object(state_of(request).store, "WorkflowTemplate",
                                                check_namespace(namespace), check_name(name)))
 
 
 @router.delete("/workflow-templates/{namespace}/{name}", dependencies=write, tags=["templates"],
                summary="Delete a WorkflowTemplate (409 for one git manages, unless force)")
 def delete_template(request: Request, namespace: str, name: str, force: bool = FORCE) -> Response:
-    note = operations.delete_object(state_of(request).store, "WorkflowTemplate", check_namespace(namespace),
+    note = manifests.delete_object(state_of(request).store, "WorkflowTemplate", check_namespace(namespace),
                                     check_name(name), force=force)
     return deleted(namespace, name, note)
 
@@ -100,13 +99,13 @@ def delete_template(request: Request, namespace: str, name: str, force: bool = F
 @router.get("/cluster-workflow-templates/{name}", dependencies=read, tags=["templates"],
             summary="One ClusterWorkflowTemplate (`reconciler template get --cluster -o json`)")
 def get_cluster_template(request: Request, name: str) -> Response:
-    return json_response(operations.get_object(state_of(request).store, "ClusterWorkflowTemplate", "",
+    return json_response(manifests.get_object(state_of(request).store, "ClusterWorkflowTemplate", "",
                                                check_name(name)))
 
 
 @router.delete("/cluster-workflow-templates/{name}", dependencies=write, tags=["templates"],
                summary="Delete a ClusterWorkflowTemplate")
 def delete_cluster_template(request: Request, name: str, force: bool = FORCE) -> Response:
-    note = operations.delete_object(state_of(request).store, "ClusterWorkflowTemplate", "", check_name(name),
+    note = manifests.delete_object(state_of(request).store, "ClusterWorkflowTemplate", "", check_name(name),
                                     force=force)
     return deleted("", name, note)

@@ -9,7 +9,7 @@ import yaml
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response, StreamingResponse
 
-from reconciler import operations
+from reconciler import listing, manifests, operations
 from reconciler.runner.logstream import LogNotFound, stream_logs
 
 from .auth import require_read, require_write
@@ -37,12 +37,6 @@ def workflow_key(namespace: str, name: str) -> tuple[str, str]:
     return check_namespace(namespace), check_name(name)
 
 
-def brief(wf: dict) -> dict:
-    """A workflow as listed: metadata and status without the nodes (what `reconciler list -o json` prints)."""
-    status = wf.get("status") or {}
-    return {"metadata": wf["metadata"], "status": {k: v for k, v in status.items() if k != "nodes"}}
-
-
 def _parameters(raw: Any) -> dict[str, str]:
     if raw is None:
         return {}
@@ -59,12 +53,18 @@ def _object(body: Any) -> dict:
     return body
 
 
-def list_reply(request: Request, kind: str, namespace: str | None, limit: int | None) -> Response:
-    """`{"items": [...]}` of one kind (all namespaces without `namespace`), cached by store version."""
+def list_reply(request: Request, kind: str, namespace: str | None, limit: int | None,
+               phase: str | None = None, selector: str | None = None, nodes: bool = False) -> Response:
+    """`{"items": [...]}` of one kind (all namespaces without `namespace`), cached by store version.
+    Workflows come newest first, in their brief form unless `nodes`, filtered by phase and labels."""
     if namespace:
         check_namespace(namespace)
+    try:
+        phases, terms = listing.parse_phases(phase), listing.parse_selector(selector)
+    except listing.SelectorError as exc:
+        raise ApiError(400, str(exc)) from None
     state = state_of(request)
-    key = (kind, namespace or None, limit)
+    key = (kind, namespace or None, limit, phase, selector, nodes)
     try:
         version = state.store.current_version()  # read before the list: never cache newer under older
     except NotImplementedError:
@@ -72,12 +72,15 @@ def list_reply(request: Request, kind: str, namespace: str | None, limit: int | 
     cached = state.list_cache.get(key)
     if version is not None and cached is not None and cached[0] == version:
         return Response(cached[1], media_type="application/json")
-    items = state.store.list_brief(kind, namespace or None)
     if kind == "Workflow":  # newest first, as `reconciler list`; other kinds by (namespace, name)
-        items.sort(key=lambda o: o["metadata"].get("creationTimestamp", ""), reverse=True)
+        items = state.store.list(kind, namespace or None) if nodes else state.store.list_brief(kind, namespace or None)
+        items = listing.select(items, phases, terms)
+    else:
+        items = state.store.list_brief(kind, namespace or None)
     if limit:
         items = items[:limit]
-    response = json_response({"items": [brief(w) for w in items] if kind == "Workflow" else items})
+    response = json_response({"items": [listing.brief(w) for w in items] if kind == "Workflow" and not nodes
+                              else items})
     if version is not None:
         if len(state.list_cache) >= LIST_CACHE_SIZE:
             state.list_cache.clear()
@@ -85,15 +88,23 @@ def list_reply(request: Request, kind: str, namespace: str | None, limit: int | 
     return response
 
 
+PHASE = Query(None, description="only these phases, comma-separated (Running,Failed): `list --status`")
+SELECTOR = Query(None, description="only these labels: key=value,key!=value,key (`list -l`)")
+NODES = Query(False, description="whole workflows with spec and nodes, not their brief form (`list -o wide`)")
+
+
 @router.get("/workflows", dependencies=read, summary="List workflows (without their nodes), newest first")
 def list_workflows(request: Request, namespace: str | None = Query(None, description="all namespaces if absent"),
-                   limit: int | None = Query(None, ge=1)) -> Response:
-    return list_reply(request, "Workflow", namespace, limit)
+                   limit: int | None = Query(None, ge=1), phase: str | None = PHASE,
+                   labelSelector: str | None = SELECTOR, nodes: bool = NODES) -> Response:  # noqa: N803 - the query name
+    return list_reply(request, "Workflow", namespace, limit, phase, labelSelector, nodes)
 
 
 @router.get("/workflows/{namespace}", dependencies=read, summary="List the workflows of a namespace")
-def list_namespace_workflows(request: Request, namespace: str, limit: int | None = Query(None, ge=1)) -> Response:
-    return list_reply(request, "Workflow", check_namespace(namespace), limit)
+def list_namespace_workflows(request: Request, namespace: str, limit: int | None = Query(None, ge=1),
+                             phase: str | None = PHASE, labelSelector: str | None = SELECTOR,  # noqa: N803
+                             nodes: bool = NODES) -> Response:
+    return list_reply(request, "Workflow", check_namespace(namespace), limit, phase, labelSelector, nodes)
 
 
 @router.get("/workflows/{namespace}/{name}", dependencies=read, summary="A workflow with its node status")
@@ -106,13 +117,20 @@ SUBMIT_EXAMPLE = {"manifest": "apiVersion: argoproj.io/v1alpha1\nkind: Workflow\
 
 @router.post("/workflows/{namespace}", dependencies=write, status_code=201,
              summary="Submit workflows: a YAML manifest, or a Workflow object as JSON",
-             openapi_extra=body_doc('{"manifest": YAML text, "parameters": {..}, "filename": for messages}, or a '
+             openapi_extra=body_doc('{"manifest": YAML text, "parameters": {..}, "filename": for messages}, '
+                                    '{"from": "workflowtemplate/NAME" or "cronwf/NAME", "parameters": {..}}, or a '
                                     'Workflow object (also as {"workflow": {..}})', SUBMIT_EXAMPLE))
 def submit(request: Request, namespace: str, body: Any = Depends(json_body)) -> Response:
     check_namespace(namespace)
     if not isinstance(body, dict):
         raise ApiError(400, "the body must be a JSON object")
     parameters = _parameters(body.get("parameters"))
+    if "from" in body:
+        if not isinstance(body["from"], str):
+            raise ApiError(400, "from must be a string: workflowtemplate/NAME, clusterworkflowtemplate/NAME or "
+                                "cronwf/NAME")
+        created, warnings = operations.submit_from(state_of(request).store, body["from"], namespace, parameters)
+        return json_response({"items": created, "warnings": [str(w) for w in warnings]}, 201)
     if "manifest" in body:
         text, filename = body["manifest"], body.get("filename") or "manifest"
         if not isinstance(text, str) or not isinstance(filename, str):
@@ -228,20 +246,20 @@ def list_cron_workflows(request: Request, namespace: str | None = Query(None, de
 @router.get("/cron-workflows/{namespace}/{name}", dependencies=read, tags=["cron-workflows"],
             summary="One CronWorkflow (`reconciler cron get -o json`)")
 def get_cron_workflow(request: Request, key: tuple[str, str] = Depends(workflow_key)) -> Response:
-    return json_response(operations.get_cron_workflow(state_of(request).store, *key))
+    return json_response(manifests.get_cron_workflow(state_of(request).store, *key))
 
 
 @router.put("/cron-workflows/{namespace}/{name}/suspend", dependencies=write, tags=["cron-workflows"],
             summary="Stop scheduling (spec.suspend: true; held across syncs on a cron git manages)")
 def suspend_cron_workflow(request: Request, key: tuple[str, str] = Depends(workflow_key)) -> Response:
-    note = operations.set_cron_suspend(state_of(request).store, *key, True)
+    note = manifests.set_cron_suspend(state_of(request).store, *key, True)
     return json_response({"namespace": key[0], "name": key[1], "action": "suspended", "note": note})
 
 
 @router.put("/cron-workflows/{namespace}/{name}/resume", dependencies=write, tags=["cron-workflows"],
             summary="Schedule again (spec.suspend: false)")
 def resume_cron_workflow(request: Request, key: tuple[str, str] = Depends(workflow_key)) -> Response:
-    note = operations.set_cron_suspend(state_of(request).store, *key, False)
+    note = manifests.set_cron_suspend(state_of(request).store, *key, False)
     return json_response({"namespace": key[0], "name": key[1], "action": "resumed", "note": note})
 
 
@@ -250,7 +268,7 @@ def resume_cron_workflow(request: Request, key: tuple[str, str] = Depends(workfl
 def delete_cron_workflow(request: Request, key: tuple[str, str] = Depends(workflow_key),
                          force: bool = Query(False, description="also one git manages (the next sync recreates it)")
                          ) -> Response:
-    note = operations.delete_object(state_of(request).store, "CronWorkflow", *key, force=force)
+    note = manifests.delete_object(state_of(request).store, "CronWorkflow", *key, force=force)
     return json_response({"namespace": key[0], "name": key[1], "action": "deleted", "note": note})
 
 
@@ -260,6 +278,6 @@ def delete_cron_workflow(request: Request, key: tuple[str, str] = Depends(workfl
                                     {"manifest": "apiVersion: argoproj.io/v1alpha1\nkind: CronWorkflow\n..."}))
 def create_cron_workflows(request: Request, namespace: str, body: Any = Depends(json_body)) -> Response:
     check_namespace(namespace)
-    created, warnings = operations.create_manifests(state_of(request).store, manifests_of(body), namespace,
+    created, warnings = manifests.create_manifests(state_of(request).store, manifests_of(body), namespace,
                                                     {"CronWorkflow"}, "cron create")
     return json_response({"items": created, "warnings": [str(w) for w in warnings]}, 201)

@@ -17,7 +17,7 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
-from reconciler import operations
+from reconciler import manifests, operations
 from reconciler.cli import render
 from reconciler.cli.common import fail_operation
 from reconciler.cli.context import Context
@@ -120,7 +120,7 @@ def print_cron_list(items: list[dict], output: str | None) -> None:
 def cron_get(obj: Context, name: str, namespace: str, output: str | None) -> None:
     """Show one CronWorkflow: schedule, policy, last and next run, active workflows, conditions."""
     try:
-        item = operations.get_cron_workflow(obj.store, namespace, name)
+        item = manifests.get_cron_workflow(obj.store, namespace, name)
     except operations.OperationError as exc:
         fail_operation(exc)
     print_cron_workflow(item, output)
@@ -203,7 +203,7 @@ def set_suspend_each(names: tuple[str, ...], value: bool, set_one: Callable[[str
 
 def _set_suspend(obj: Context, namespace: str, name: str, value: bool) -> str | None:
     try:
-        return operations.set_cron_suspend(obj.store, namespace, name, value)
+        return manifests.set_cron_suspend(obj.store, namespace, name, value)
     except operations.OperationError as exc:
         fail_operation(exc)
 
@@ -230,7 +230,7 @@ def delete_each(kind: str, names: tuple[str, ...], delete_one: Callable[[str], s
 
 def _delete(obj: Context, namespace: str, name: str, force: bool, kind: str = KIND) -> str | None:
     try:
-        return operations.delete_object(obj.store, kind, namespace, name, force=force)
+        return manifests.delete_object(obj.store, kind, namespace, name, force=force)
     except operations.OperationError as exc:
         fail_operation(exc)
 
@@ -245,7 +245,7 @@ def cron_create(obj: Context, files: tuple[str, ...], namespace: str, output: st
     from reconciler.cli.common import read_manifests
 
     try:
-        created, warnings = operations.create_manifests(obj.store, read_manifests(files), namespace, {KIND},
+        created, warnings = manifests.create_manifests(obj.store, read_manifests(files), namespace, {KIND},
                                                         "cron create")
     except operations.OperationError as exc:
         fail_operation(exc)

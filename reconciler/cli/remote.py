@@ -24,19 +24,24 @@ import click
 
 from reconciler.cli import render
 from reconciler.cli.common import (
+    check_submit_source,
     console,
     err,
     fail,
     fail_operation,
+    list_filters,
+    no_latest,
     parse_parameters,
     print_applied,
     print_json,
     print_objects,
     print_submitted,
     print_workflow,
+    print_workflows,
     read_manifests,
     read_workflow_file,
 )
+from reconciler.listing import LATEST
 
 FINISHED = ("Succeeded", "Failed", "Error")
 LOCAL = {"up", "lint", "sample-repo", "promote"}  # no store involved, or the daemon itself
@@ -125,21 +130,32 @@ def _client() -> Remote:
 
 # ---- workflows ---------------------------------------------------------------------------------------
 
-def list_cmd(api: Remote, namespace: str, all_namespaces: bool, output: str | None, **_: Any) -> None:
-    items = api.call("GET", "/api/v1/workflows", query={"namespace": None if all_namespaces else namespace})["items"]
-    print_objects(items, output, render.workflows_table)
+def list_cmd(api: Remote, namespace: str, all_namespaces: bool, status: str | None, selector: str | None,
+             output: str | None, **_: Any) -> None:
+    list_filters(status, selector)  # a value that cannot be read fails here, as locally
+    query = {"namespace": None if all_namespaces else namespace, "phase": status or None,
+             "labelSelector": selector or None, "nodes": "true" if output == "wide" else None}
+    print_workflows(api.call("GET", "/api/v1/workflows", query=query)["items"], output)
 
 
 def get(api: Remote, name: str, namespace: str, output: str | None, **_: Any) -> None:
+    if name == LATEST:
+        newest = api.call("GET", _path("workflows", namespace), query={"limit": 1})["items"]
+        if not newest:
+            fail(no_latest(namespace), 1)
+        name = newest[0]["metadata"]["name"]
     print_workflow(api.call("GET", _wf_path(namespace, name)), output)
 
 
-def submit(api: Remote, file: str, parameters: tuple[str, ...], watch: bool, wait: bool, namespace: str,
-           output: str | None, **_: Any) -> None:
+def submit(api: Remote, file: str | None, from_: str | None, parameters: tuple[str, ...], watch: bool, wait: bool,
+           namespace: str, output: str | None, **_: Any) -> None:
+    check_submit_source(file, from_)
     params = parse_parameters(parameters)
-    text = read_workflow_file(file)
-    reply = api.call("POST", _path("workflows", namespace),
-                     {"manifest": text, "parameters": params, "filename": file})
+    if file:
+        body = {"manifest": read_workflow_file(file), "parameters": params, "filename": file}
+    else:
+        body = {"from": from_, "parameters": params}
+    reply = api.call("POST", _path("workflows", namespace), body)
     for warning in reply.get("warnings", []):
         err.print(warning)
     created = reply["items"]

@@ -7,7 +7,7 @@ import time
 
 import click
 
-from reconciler import operations
+from reconciler import manifests, operations
 from reconciler.cli import render
 from reconciler.cli.common import console, fail_operation, namespace_option, output_option, print_json, print_objects
 from reconciler.cli.context import Context
@@ -47,7 +47,7 @@ def template_list(obj: Context, namespace: str, cluster: bool, output: str | Non
 def template_get(obj: Context, name: str, namespace: str, cluster: bool, output: str | None) -> None:
     """Show one WorkflowTemplate: its entrypoint, templates, arguments and where it comes from."""
     try:
-        item = operations.get_object(obj.store, kind_of(cluster), "" if cluster else namespace, name)
+        item = manifests.get_object(obj.store, kind_of(cluster), "" if cluster else namespace, name)
     except operations.OperationError as exc:
         fail_operation(exc)
     print_template(item, output)
