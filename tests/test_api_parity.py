@@ -310,3 +310,35 @@ def test_git_managed_objects_are_refused_through_the_api_as_locally_until_forced
     assert client.request("DELETE", "/api/v1/workflow-templates/team-prod/etl", token=False).status == 401
     assert client.request("POST", "/api/v1/apply/team-prod", {"manifest": CONFIGMAP, "force": "yes"}).status == 400
     assert client.request("POST", "/api/v1/cron-workflows/team-prod", {"manifests": []}).status == 400
+
+
+def test_list_get_and_submit_from_through_the_api_match_local(setup):
+    daemon, _, tmp = setup
+    elsewhere = tmp / "client-views"
+    objects = tmp / "views.yaml"
+    objects.write_text(manifest("WorkflowTemplate", "greet-v") + "---\n" + CRON.replace("nightly", "views-cron"))
+    ok(cli(daemon.home, "apply", str(objects), "-n", "team-v"))
+    run = json.loads(ok(cli(elsewhere, "submit", "--from", "workflowtemplate/greet-v", "-p", "who=api", "-n", "team-v",
+                            "--wait", "-o", "json", server=daemon.url)))
+    assert run["status"]["phase"] == "Succeeded" and run["spec"]["workflowTemplateRef"] == {"name": "greet-v"}
+    cron_run = ok(cli(elsewhere, "submit", "--from", "cronwf/views-cron", "-n", "team-v", "--wait", "-o", "name",
+                      server=daemon.url)).split()[0]
+    assert cron_run.startswith("views-cron-")
+
+    assert same_json(daemon, elsewhere, "list", "-n", "team-v", "--status", "Succeeded", "-l",
+                     "workflows.argoproj.io/cron-workflow")[0]["metadata"]["name"] == cron_run
+    assert same_json(daemon, elsewhere, "list", "-n", "team-v", "--status", "Failed") == []
+    wide = same_text(daemon, elsewhere, "list", "-n", "team-v", "-o", "wide")
+    assert "P/R/C" in wide and "who=api" in wide
+    assert same_text(daemon, elsewhere, "get", "@latest", "-n", "team-v").split()[1] == cron_run
+    assert "ARTIFACTS" in same_text(daemon, elsewhere, "get", "@latest", "-n", "team-v", "-o", "wide")
+    assert same_text(daemon, elsewhere, "get", cron_run, "-n", "team-v", "-o", "yaml").startswith(
+        "apiVersion: argoproj.io/v1alpha1\nkind: Workflow\nmetadata:")
+    assert "namespace team-v has one (-n team-v)" in same_failure(daemon, elsewhere, "get", cron_run, code=1)
+    assert "no workflows in namespace nobody" in same_failure(daemon, elsewhere, "get", "@latest", "-n", "nobody",
+                                                              code=1)
+    same_failure(daemon, elsewhere, "list", "--status", "Done", code=2)
+    same_failure(daemon, elsewhere, "submit", "--from", "cronwf/nope", "-n", "team-v", code=1)
+    client = daemon.client
+    assert client.get("/api/v1/workflows?labelSelector=%3Dx").status == 400
+    assert client.request("POST", "/api/v1/workflows/team-v", {"from": 3}).status == 400
