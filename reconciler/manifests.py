@@ -114,8 +114,8 @@ def create_manifests(store: ObjectStore, manifests: list[tuple[str, str]], names
     for d in docs:
         kind, ns, name = _key(d.obj, namespace)
         if _current(store, (kind, ns, name)) is not None:
-            raise OperationError(f"{kind.lower()} {name!r} already exists in namespace {ns}"
-                                 f"{'' if kind not in APPLY_KINDS else '; use `reconciler apply` to replace it'}",
+            where = f" in namespace {ns}" if ns else ""
+            raise OperationError(f"{kind.lower()} {name!r} already exists{where}; `reconciler apply` replaces it",
                                  409)
     created = []
     for d in docs:

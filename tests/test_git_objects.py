@@ -197,6 +197,8 @@ def test_cron_suspend_of_a_managed_cron_holds_across_syncs_until_resumed(home, t
     remote.commit("dev", {"workflows/nightly.yaml": cron("nightly", schedule="0 3 * * *")})
     run_cli(home, "sync", "--repo", repo, check=True)
     assert (live()["spec"]["schedule"], live()["spec"]["suspend"]) == ("0 3 * * *", True)
+    (change,) = _json(home, "history", "--env", "dev")[0]["plan"]["changes"]  # newest first
+    assert (change["action"], change["reason"], change["drift"]) == ("update", "changed in git", False)
 
     resumed = run_cli(home, "cron", "resume", "nightly", "-n", "team-dev", check=True)
     assert "git's spec.suspend applies again" in resumed.stderr

@@ -81,7 +81,7 @@ def list_reply(request: Request, kind: str, namespace: str | None, limit: int | 
         items = items[:limit]
     response = json_response({"items": [listing.brief(w) for w in items] if kind == "Workflow" and not nodes
                               else items})
-    if version is not None:
+    if version is not None and not nodes:  # whole workflows can be large: only brief lists are kept
         if len(state.list_cache) >= LIST_CACHE_SIZE:
             state.list_cache.clear()
         state.list_cache[key] = (version, response.body)

@@ -62,6 +62,17 @@ def overridden_hash(desired: dict, live: dict) -> str | None:
     return content_hash(with_override(desired, live)) if suspend_overridden(live) else None
 
 
+def unoverridden_hashes(live: dict) -> set[str]:
+    """The hashes the live object may have had as git's, before a suspend override set spec.suspend
+    (git's value is unknown: absent, false or true), so an override alone is not counted as an edit."""
+    hashes = {content_hash(live)}
+    if suspend_overridden(live):
+        spec = {k: v for k, v in (live.get("spec") or {}).items() if k != "suspend"}
+        hashes.add(content_hash({**live, "spec": spec}))
+        hashes.update(content_hash({**live, "spec": {**spec, "suspend": value}}) for value in (False, True))
+    return hashes
+
+
 def recorded_hash(obj: dict) -> str | None:
     return ((obj.get("metadata") or {}).get("annotations") or {}).get(CONTENT_HASH)
 

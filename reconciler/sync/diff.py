@@ -15,7 +15,7 @@ from reconciler.spec import Problem
 from reconciler.store.base import ObjectStore
 from reconciler.store.errors import NotFound
 
-from .content import as_yaml, content_hash, overridden_hash, recorded_hash
+from .content import as_yaml, content_hash, overridden_hash, recorded_hash, unoverridden_hashes
 from .model import (
     ENVIRONMENT_LABEL,
     MANAGED_BY,
@@ -49,7 +49,7 @@ def _update(desired: DesiredObject, live: dict) -> Change | None:
     actual, recorded = content_hash(live), recorded_hash(live)
     if actual in (desired.content_hash, overridden_hash(desired.obj, live)):
         return None
-    edited = recorded is not None and actual != recorded
+    edited = recorded is not None and recorded not in unoverridden_hashes(live)
     if recorded == desired.content_hash:
         reason, drift = "edited out of band", True
     elif edited:
