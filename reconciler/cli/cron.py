@@ -215,7 +215,7 @@ def _set_suspend(obj: Context, namespace: str, name: str, value: bool) -> str | 
 @click.pass_obj
 def cron_delete(obj: Context, names: tuple[str, ...], namespace: str, force: bool) -> None:
     """Delete CronWorkflows (the workflows they created stay)."""
-    delete_each(KIND, names, lambda name: _delete(obj, namespace, name, force))
+    delete_each(KIND, names, lambda name: delete_stored(obj, namespace, name, force))
 
 
 def delete_each(kind: str, names: tuple[str, ...], delete_one: Callable[[str], str | None]) -> None:
@@ -228,7 +228,8 @@ def delete_each(kind: str, names: tuple[str, ...], delete_one: Callable[[str], s
             click.echo(note, err=True)
 
 
-def _delete(obj: Context, namespace: str, name: str, force: bool, kind: str = KIND) -> str | None:
+def delete_stored(obj: Context, namespace: str, name: str, force: bool, kind: str = KIND) -> str | None:
+    """Delete one CronWorkflow or template from the local store; exit as fail_operation says on refusal."""
     try:
         return manifests.delete_object(obj.store, kind, namespace, name, force=force)
     except operations.OperationError as exc:

@@ -11,7 +11,7 @@ from reconciler import manifests, operations
 from reconciler.cli import render
 from reconciler.cli.common import console, fail_operation, namespace_option, output_option, print_json, print_objects
 from reconciler.cli.context import Context
-from reconciler.cli.cron import _delete, delete_each
+from reconciler.cli.cron import delete_each, delete_stored
 
 cluster_option = click.option("--cluster", is_flag=True, help="ClusterWorkflowTemplates instead.")
 
@@ -35,6 +35,7 @@ def template() -> None:
 @output_option
 @click.pass_obj
 def template_list(obj: Context, namespace: str, cluster: bool, output: str | None) -> None:
+    """List WorkflowTemplates (--cluster: ClusterWorkflowTemplates)."""
     print_objects(obj.store.list(kind_of(cluster), "" if cluster else namespace), output)
 
 
@@ -86,4 +87,4 @@ def print_template(item: dict, output: str | None) -> None:
 def template_delete(obj: Context, names: tuple[str, ...], namespace: str, cluster: bool, force: bool) -> None:
     """Delete WorkflowTemplates (workflows already created from them keep their copy)."""
     kind = kind_of(cluster)
-    delete_each(kind, names, lambda name: _delete(obj, "" if cluster else namespace, name, force, kind))
+    delete_each(kind, names, lambda name: delete_stored(obj, "" if cluster else namespace, name, force, kind))
