@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from pathlib import Path
 
 from prometheus_client import make_asgi_app
@@ -33,6 +34,7 @@ class Daemon:
         self.poll_interval = poll_interval
         self.sync_loop = None
         self.scheduler = None
+        self.outcomes = None  # the thread counting workflow outcomes (start_metrics)
         self.grace = grace
         self.stop = threading.Event()
         self.store = open_store(store_path(self.home))
@@ -68,6 +70,17 @@ class Daemon:
         metrics.count_workflows_from(lambda: self.schedule_store.list_brief("Workflow"))
         self.scheduler.start()
 
+    def start_metrics(self) -> None:
+        """Workflow outcomes counted from the store's change feed (see reconciler/outcomes.py), and the
+        environments' namespaces known from the last run, so workflow metrics carry `environment`."""
+        from reconciler.outcomes import watch_outcomes
+        from reconciler.sync import status as status_book
+
+        metrics.learn_environments({(e.get("spec") or {}).get("namespace"): e["metadata"]["name"]
+                                    for e in status_book.list_environments(self.store)
+                                    if (e.get("spec") or {}).get("namespace")})
+        self.outcomes = watch_outcomes(lambda: open_store(store_path(self.home)), self.stop, time.time())
+
     def start_api(self) -> None:
         from reconciler.api.server import ApiStartError, start_daemon_api
 
@@ -80,6 +93,7 @@ class Daemon:
 
     def run(self) -> None:
         log.info("runner %s serving %s", self.runner.identity, self.home)
+        self.start_metrics()
         self.start_scheduler()
         if self.repo:
             self.start_sync()

@@ -12,7 +12,8 @@ import time
 
 # Fields a record may carry (logging's `extra=`) that become top-level keys of the JSON line.
 CONTEXT_FIELDS = ("environment", "namespace", "workflow", "node", "commit", "cron", "branch")
-SECRET_ENV = ("RECONCILER_API_TOKEN", "RECONCILER_WEBHOOK_SECRET", "GIT_PASSWORD", "GIT_TOKEN")
+SECRET_ENV = ("RECONCILER_API_TOKEN", "RECONCILER_WEBHOOK_SECRET", "RECONCILER_GIT_PASSWORD", "GIT_PASSWORD",
+              "GIT_TOKEN")
 _PATTERNS = [
     (re.compile(r"(://)[^/@\s:]+:[^/@\s]+@"), r"\1***:***@"),                 # credentials in URLs
     (re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+"), r"\1***"),

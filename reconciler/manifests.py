@@ -6,6 +6,7 @@ unless forced (see reconciler.ownership). Errors are operations.OperationError, 
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 
 from reconciler.engine.submission import store_lookup
 from reconciler.operations import OperationError
@@ -58,8 +59,20 @@ def _current(store: ObjectStore, key: tuple[str, str, str]) -> dict | None:
         return None
 
 
+def _check_may_write(docs: list, namespace: str, may_write: Callable[[str], bool] | None) -> None:
+    """OperationError(403), nothing written, unless `may_write(target namespace)` ("" for cluster-scoped
+    kinds) allows every document (the API passes the caller's token grant)."""
+    if may_write is None:
+        return
+    refused = [Problem(d.filename, d.line_of(("metadata",)), "metadata.namespace",
+                       f"not allowed to write {_key(d.obj, namespace)[1] or 'cluster-scoped objects'}")
+               for d in docs if not may_write(_key(d.obj, namespace)[1])]
+    if refused:
+        raise OperationError("this token may not write where these documents go; nothing applied", 403, refused)
+
+
 def apply_manifests(store: ObjectStore, manifests: list[tuple[str, str]], namespace: str, *,
-                    force: bool = False) -> tuple[list[str], list]:
+                    force: bool = False, may_write: Callable[[str], bool] | None = None) -> tuple[list[str], list]:
     """`reconciler apply`: validate every document of the (filename, YAML text) pairs, then create or
     replace each, like `kubectl apply`; nothing is stored if any document is invalid, or (without
     `force`) would replace an object git manages.
@@ -67,8 +80,10 @@ def apply_manifests(store: ObjectStore, manifests: list[tuple[str, str]], namesp
     Returns kubectl's verdict lines ("workflowtemplate/x created|configured|unchanged") and the
     warnings, a note per git-managed object replaced with `force` among them. OperationError(400)
     carries every problem found, warnings included, in file order; OperationError(409) the objects git
-    manages, each with the file and line that would replace it."""
+    manages, each with the file and line that would replace it; OperationError(403) when `may_write`
+    refuses a document's namespace."""
     docs, problems = _documents(store, manifests, namespace, APPLY_KINDS, "apply")
+    _check_may_write(docs, namespace, may_write)
     currents = [_current(store, _key(d.obj, namespace)) for d in docs]
     refused = [Problem(d.filename, d.line_of(("metadata", "name")), "metadata.name", why)
                for d, cur in zip(docs, currents) if cur is not None and (why := refusal(cur, "apply"))]
@@ -107,10 +122,12 @@ def apply_object(store: ObjectStore, doc: dict, namespace: str) -> str:
 
 
 def create_manifests(store: ObjectStore, manifests: list[tuple[str, str]], namespace: str,
-                     kinds: set[str], command: str) -> tuple[list[dict], list]:
+                     kinds: set[str], command: str, *,
+                     may_write: Callable[[str], bool] | None = None) -> tuple[list[dict], list]:
     """`reconciler cron create`: like apply, but every object must be new (409 naming the first that
     exists, and nothing is created). Returns the created objects and the warnings."""
     docs, problems = _documents(store, manifests, namespace, kinds, command)
+    _check_may_write(docs, namespace, may_write)
     for d in docs:
         kind, ns, name = _key(d.obj, namespace)
         if _current(store, (kind, ns, name)) is not None:

@@ -7,6 +7,7 @@ runner (`reconciler up`, or the CLI's own with --wait) notices the change and ac
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 from reconciler.artifacts import LocalArtifactRepository
@@ -30,20 +31,26 @@ class OperationError(Exception):
         self.problems = problems or []
 
 
-def no_workflow(store: ObjectStore, namespace: str, name: str) -> OperationError:
-    """404 for a workflow not in `namespace`, naming the namespaces that have one by that name."""
-    from reconciler.listing import namespaces_holding
+def no_workflow(store: ObjectStore, namespace: str, name: str,
+                elsewhere: Callable[[str], bool] | None = None) -> OperationError:
+    """404 for a workflow not in `namespace`; with `elsewhere` (which namespaces the caller may see), it
+    names the namespaces that have a workflow of that name."""
+    hint = ""
+    if elsewhere is not None:
+        from reconciler.listing import namespaces_holding
 
-    elsewhere = [ns for ns in namespaces_holding(store, name) if ns != namespace]
-    hint = f"; namespace {', '.join(elsewhere)} has one (-n {elsewhere[0]})" if elsewhere else ""
+        found = [ns for ns in namespaces_holding(store, name) if ns != namespace and elsewhere(ns)]
+        hint = f"; namespace {', '.join(found)} has one (-n {found[0]})" if found else ""
     return OperationError(f"workflow {name!r} not found in namespace {namespace}{hint}", 404)
 
 
-def get_workflow(store: ObjectStore, namespace: str, name: str) -> dict:
+def get_workflow(store: ObjectStore, namespace: str, name: str, *,
+                 elsewhere: Callable[[str], bool] | None = None) -> dict:
+    """The workflow; a 404 names other namespaces holding one of that name that `elsewhere` allows."""
     try:
         return store.get("Workflow", namespace, name)
     except NotFound:
-        raise no_workflow(store, namespace, name) from None
+        raise no_workflow(store, namespace, name, elsewhere) from None
 
 
 def _unfinished(store: ObjectStore, namespace: str, name: str) -> dict:

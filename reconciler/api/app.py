@@ -164,6 +164,12 @@ def _add_error_handlers(app: FastAPI) -> None:
         problems = [f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', '')}" for e in errors]
         return error_response(422, "invalid request", problems)
 
+    @app.exception_handler(RecursionError)
+    async def too_deep(_: Request, exc: RecursionError) -> Response:
+        # JSON bodies are depth-checked before parsing (nesting.py); this catches what else recurses on
+        # input, such as a YAML manifest nested thousands of levels deep: bad input, not a server error.
+        return error_response(400, "input nested too deeply to read")
+
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> Response:
         return error_response(exc.status_code, str(exc.detail), headers=getattr(exc, "headers", None))

@@ -1,6 +1,9 @@
-"""Who may call the API: a bearer token, compared in constant time.
+"""Who may call the API: bearer tokens, each with a grant (tokens.py), compared in constant time.
 
-- A token is configured: mutating calls need it; reads need it too unless open reads are on.
+- Tokens are configured (RECONCILER_API_TOKEN, a tokens file, or both): mutating calls need one whose
+  grant has the `write` verb; reads need one with `read`, unless open reads are on. A call naming a
+  namespace (in its path, or `?namespace=`) needs a grant covering that namespace, else 403; routes
+  that reach several namespaces (lists, sync status, apply) filter or check with `grant_of(request)`.
 - No token: the server only ever listens on loopback (settings.check refuses anything else) and
   every call is allowed, as on a local Docker socket. A browser on the same machine must not turn
   that into access for any web page, so calls must name a loopback Host (no DNS rebinding) and
@@ -10,11 +13,11 @@
 
 from __future__ import annotations
 
-import hmac
 from urllib.parse import urlsplit
 
 from fastapi import Request
 
+from . import tokens as token_book
 from .common import ApiError, state_of
 from .settings import is_loopback
 
@@ -22,26 +25,47 @@ CHALLENGE = 'Bearer realm="reconciler"'
 
 
 def require_read(request: Request) -> None:
-    _authorize(request, write=False)
+    _authorize(request, "read")
 
 
 def require_write(request: Request) -> None:
-    _authorize(request, write=True)
+    _authorize(request, "write")
 
 
-def _authorize(request: Request, *, write: bool) -> None:
+def grant_of(request: Request) -> token_book.Grant:
+    """What the caller may do; set by require_read/require_write (everything when no token is configured)."""
+    return getattr(request.state, "grant", token_book.EVERYTHING)
+
+
+def check_namespace_access(request: Request, namespace: str | None) -> None:
+    """403 unless the caller's grant covers `namespace` (None/"": cluster-scoped or every namespace)."""
+    grant = grant_of(request)
+    if not grant.sees(namespace):
+        what = f"namespace {namespace!r}" if namespace else "cluster-scoped objects or all namespaces"
+        raise ApiError(403, f"token {grant.name!r} may not use {what}: it is limited to namespaces "
+                            f"{', '.join(sorted(grant.namespaces or ()))}")
+
+
+def _authorize(request: Request, verb: str) -> None:
     settings = state_of(request).settings
-    if settings.token is None:
-        _check_local(request, write=write)
+    if not settings.authenticated:
+        _check_local(request, write=verb == "write")
         return
-    if not write and settings.open_reads:
+    if verb == "read" and settings.open_reads:
         return
     scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not credentials.strip():
         raise ApiError(401, "this call needs a bearer token: send 'Authorization: Bearer <RECONCILER_API_TOKEN>'",
                        headers={"WWW-Authenticate": CHALLENGE})
-    if not hmac.compare_digest(credentials.strip().encode(), settings.token.encode()):
+    grant = token_book.find(settings.tokens, credentials.strip())
+    if grant is None:
         raise ApiError(401, "invalid bearer token", headers={"WWW-Authenticate": f'{CHALLENGE}, error="invalid_token"'})
+    if not grant.may(verb):
+        raise ApiError(403, f"token {grant.name!r} may not {verb} (it may {', '.join(sorted(grant.verbs))})")
+    request.state.grant = grant
+    namespace = request.path_params.get("namespace") or request.query_params.get("namespace")
+    if namespace:
+        check_namespace_access(request, namespace)
 
 
 def _host_of(value: str) -> str:

@@ -13,6 +13,7 @@ from fastapi.responses import Response
 
 from reconciler.store.base import ObjectStore
 
+from . import nesting
 from .settings import ApiSettings
 
 # Kubernetes' rules (apimachinery validation): names are DNS-1123 subdomains, namespaces labels.
@@ -90,7 +91,9 @@ async def _json(request: Request, required: bool) -> Any:
             raise ApiError(400, "a JSON body is required")
         return None
     try:
-        return json.loads(raw)
+        return nesting.loads(raw)
+    except nesting.TooDeep as exc:
+        raise ApiError(400, str(exc)) from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise ApiError(400, f"malformed JSON body: {exc}") from None
 

@@ -10,7 +10,7 @@ from fastapi.responses import Response
 
 from reconciler import manifests, operations
 
-from .auth import require_read, require_write
+from .auth import check_namespace_access, grant_of, require_read, require_write
 from .common import (
     ApiError,
     body_doc,
@@ -70,7 +70,7 @@ APPLY_EXAMPLE = {"manifest": "apiVersion: argoproj.io/v1alpha1\nkind: WorkflowTe
 def apply(request: Request, namespace: str, body: Any = Depends(json_body)) -> Response:
     check_namespace(namespace)
     lines, warnings = manifests.apply_manifests(state_of(request).store, manifests_of(body), namespace,
-                                                 force=flag(body, "force"))
+                                                force=flag(body, "force"), may_write=grant_of(request).sees)
     return json_response({"items": lines, "warnings": [str(w) for w in warnings]})
 
 
@@ -106,6 +106,7 @@ def get_cluster_template(request: Request, name: str) -> Response:
 @router.delete("/cluster-workflow-templates/{name}", dependencies=write, tags=["templates"],
                summary="Delete a ClusterWorkflowTemplate")
 def delete_cluster_template(request: Request, name: str, force: bool = FORCE) -> Response:
+    check_namespace_access(request, "")  # shared by every namespace: not for a token limited to some
     note = manifests.delete_object(state_of(request).store, "ClusterWorkflowTemplate", "", check_name(name),
                                     force=force)
     return deleted("", name, note)

@@ -11,8 +11,9 @@ from fastapi.responses import Response, StreamingResponse
 
 from reconciler import listing, manifests, operations
 from reconciler.runner.logstream import LogNotFound, stream_logs
+from reconciler.store.base import CLUSTER_SCOPED_KINDS
 
-from .auth import require_read, require_write
+from .auth import grant_of, require_read, require_write
 from .common import (
     ApiError,
     body_doc,
@@ -64,7 +65,10 @@ def list_reply(request: Request, kind: str, namespace: str | None, limit: int | 
     except listing.SelectorError as exc:
         raise ApiError(400, str(exc)) from None
     state = state_of(request)
-    key = (kind, namespace or None, limit, phase, selector, nodes)
+    grant = grant_of(request)
+    # A scoped token lists its namespaces only; cluster-scoped objects are shared by all, readable by all.
+    scoped = not grant.everywhere and kind not in CLUSTER_SCOPED_KINDS
+    key = (kind, namespace or None, limit, phase, selector, nodes, grant.namespaces if scoped else None)
     try:
         version = state.store.current_version()  # read before the list: never cache newer under older
     except NotImplementedError:
@@ -74,9 +78,12 @@ def list_reply(request: Request, kind: str, namespace: str | None, limit: int | 
         return Response(cached[1], media_type="application/json")
     if kind == "Workflow":  # newest first, as `reconciler list`; other kinds by (namespace, name)
         items = state.store.list(kind, namespace or None) if nodes else state.store.list_brief(kind, namespace or None)
-        items = listing.select(items, phases, terms)
     else:
         items = state.store.list_brief(kind, namespace or None)
+    if scoped:
+        items = [o for o in items if grant.sees(o["metadata"].get("namespace"))]
+    if kind == "Workflow":
+        items = listing.select(items, phases, terms)
     if limit:
         items = items[:limit]
     response = json_response({"items": [listing.brief(w) for w in items] if kind == "Workflow" and not nodes
@@ -109,7 +116,8 @@ def list_namespace_workflows(request: Request, namespace: str, limit: int | None
 
 @router.get("/workflows/{namespace}/{name}", dependencies=read, summary="A workflow with its node status")
 def get_workflow(request: Request, key: tuple[str, str] = Depends(workflow_key)) -> Response:
-    return json_response(operations.get_workflow(state_of(request).store, *key))
+    # a 404 names other namespaces with a workflow of that name, only those the caller's token may see
+    return json_response(operations.get_workflow(state_of(request).store, *key, elsewhere=grant_of(request).sees))
 
 
 SUBMIT_EXAMPLE = {"manifest": "apiVersion: argoproj.io/v1alpha1\nkind: Workflow\n...", "parameters": {"size": "big"}}
@@ -279,5 +287,5 @@ def delete_cron_workflow(request: Request, key: tuple[str, str] = Depends(workfl
 def create_cron_workflows(request: Request, namespace: str, body: Any = Depends(json_body)) -> Response:
     check_namespace(namespace)
     created, warnings = manifests.create_manifests(state_of(request).store, manifests_of(body), namespace,
-                                                    {"CronWorkflow"}, "cron create")
+                                                   {"CronWorkflow"}, "cron create", may_write=grant_of(request).sees)
     return json_response({"items": created, "warnings": [str(w) for w in warnings]}, 201)

@@ -5,9 +5,11 @@ Rules (docs/API.md says the same to users):
   mutating call needs, and every read too unless RECONCILER_API_OPEN_READS=true.
 - No token at all: the API serves loopback addresses only, and there everyone may do everything
   (like a local Docker socket); it refuses to start on any other address.
+- A tokens file (`--api-tokens FILE`, RECONCILER_API_TOKENS, config key apiTokens; see tokens.py):
+  more tokens, each limited to some namespaces and verbs. With it, the API counts as having a token.
 - RECONCILER_WEBHOOK_SECRET(_FILE): the push webhooks' shared secret; without it they answer 404.
 
-Only the standard library here: `reconciler up` validates this before the web stack is imported.
+No web stack here: `reconciler up` validates this before FastAPI is imported.
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ from __future__ import annotations
 import ipaddress
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from . import tokens as token_book
 
 DEFAULT_LISTEN = "127.0.0.1:8080"
 MAX_BODY = 1 << 20  # bytes, for API calls and webhooks alike
@@ -35,16 +39,28 @@ class ApiSettings:
     webhook_secret: str | None = None
     max_body: int = MAX_BODY
     explicit: bool = False  # the user chose the address: failing to bind it is fatal
+    scoped: list[token_book.Token] = field(default_factory=list)  # from the tokens file
+
+    @property
+    def tokens(self) -> list[token_book.Token]:
+        """Every accepted token: RECONCILER_API_TOKEN (all namespaces, read and write) and the scoped ones."""
+        legacy = [token_book.Token(token_book.digest(self.token), token_book.EVERYTHING)] if self.token else []
+        return legacy + self.scoped
+
+    @property
+    def authenticated(self) -> bool:
+        return self.token is not None or bool(self.scoped)
 
     @property
     def loopback(self) -> bool:
         return is_loopback(self.host)
 
     def check(self) -> None:
-        if self.token is None and not self.loopback:
+        if not self.authenticated and not self.loopback:
             raise ApiConfigError(
                 f"refusing to serve the API on {self.host}:{self.port} without a token: set RECONCILER_API_TOKEN "
-                "(or RECONCILER_API_TOKEN_FILE), or listen on a loopback address such as 127.0.0.1")
+                "(or RECONCILER_API_TOKEN_FILE, or a tokens file with --api-tokens), or listen on a loopback "
+                "address such as 127.0.0.1")
 
 
 def is_loopback(host: str) -> bool:
@@ -95,9 +111,12 @@ def truthy(value: str | None) -> bool:
     return (value or "").strip().lower() in ("1", "true", "yes", "on")
 
 
-def api_settings(listen: str | None, environ: Mapping[str, str] | None = None) -> ApiSettings | None:
-    """Settings for `reconciler up --listen` (None: the default address); None when the API is off."""
+def api_settings(listen: str | None, environ: Mapping[str, str] | None = None,
+                 tokens_file: str | None = None) -> ApiSettings | None:
+    """Settings for `reconciler up --listen` (None: the default address); None when the API is off.
+    `tokens_file`: `--api-tokens`, else RECONCILER_API_TOKENS."""
     environ = os.environ if environ is None else environ
+    tokens_file = tokens_file or environ.get("RECONCILER_API_TOKENS") or None
     explicit = listen is not None
     listen = DEFAULT_LISTEN if listen is None else listen
     if listen.strip().lower() in DISABLED:
@@ -106,5 +125,10 @@ def api_settings(listen: str | None, environ: Mapping[str, str] | None = None) -
     settings = ApiSettings(host=host, port=port, token=read_secret(environ, "RECONCILER_API_TOKEN"),
                            open_reads=truthy(environ.get("RECONCILER_API_OPEN_READS")),
                            webhook_secret=read_secret(environ, "RECONCILER_WEBHOOK_SECRET"), explicit=explicit)
+    if tokens_file:
+        try:
+            settings.scoped = token_book.load(tokens_file)
+        except token_book.TokensFileError as exc:
+            raise ApiConfigError(str(exc)) from None
     settings.check()
     return settings

@@ -3,6 +3,7 @@ resubmit; the daemon (`up`); and semaphore sizes."""
 
 from __future__ import annotations
 
+import logging
 import sys
 
 import click
@@ -40,6 +41,18 @@ def _load_config(ctx: click.Context, _param: click.Parameter, path: str | None) 
     return path
 
 
+def _private_home(obj: Context) -> None:
+    """The daemon's files are its owner's only: umask 077 for all it creates, and what an older
+    version created is tightened now (said in the log)."""
+    import os
+
+    from reconciler.config import DAEMON_UMASK, tighten_home
+
+    os.umask(DAEMON_UMASK)
+    for change in tighten_home(obj.home):
+        logging.getLogger("reconciler.daemon").warning("data directory: removed group/other access: %s", change)
+
+
 def register(cli: click.Group) -> None:  # noqa: C901 - one command per nested function
     @cli.command()
     @click.option("--config", envvar="RECONCILER_CONFIG", type=click.Path(dir_okay=False), is_eager=True,
@@ -56,23 +69,35 @@ def register(cli: click.Group) -> None:  # noqa: C901 - one command per nested f
                   help="Seconds running steps get to finish on SIGTERM.")
     @click.option("--listen", envvar="RECONCILER_LISTEN", default=None, metavar="HOST:PORT",
                   help="Address of the HTTP API (default 127.0.0.1:8080; 'off': none). See docs/API.md.")
+    @click.option("--api-tokens", envvar="RECONCILER_API_TOKENS", default=None, metavar="FILE",
+                  type=click.Path(dir_okay=False),
+                  help="Scoped API tokens: a YAML/JSON file of token digests, namespaces and verbs (docs/API.md).")
     @click.option("--log-level", default="INFO", show_default=True)
     @click.option("--log-format", type=click.Choice(["auto", "json", "text"]), default="auto", show_default=True,
                   help="auto: text on a terminal, JSON lines otherwise.")
     @click.pass_obj
     def up(obj: Context, listen: str | None, repo: str | None, poll_interval: float, max_running: int | None,
-           isolation: str, grace: float, log_level: str, log_format: str) -> None:
+           isolation: str, grace: float, api_tokens: str | None, log_level: str, log_format: str) -> None:
         """Run the daemon: drive every unfinished workflow in the store until stopped."""
         from reconciler import logs
         from reconciler.api.settings import ApiConfigError, api_settings
         from reconciler.daemon import Daemon
 
         logs.configure(log_level, log_format)
+        _private_home(obj)
+
+        from reconciler.source.credentials import CredentialsError, from_environment, split_url
 
         try:
-            api = api_settings(listen)
-        except ApiConfigError as exc:
+            api = api_settings(listen, tokens_file=api_tokens)
+            from_environment()  # RECONCILER_GIT_PASSWORD(_FILE) readable, before anything starts
+        except (ApiConfigError, CredentialsError) as exc:
             raise click.ClickException(str(exc)) from None
+        if repo and split_url(repo)[1] and \
+                click.get_current_context().get_parameter_source("repo") == click.core.ParameterSource.COMMANDLINE:
+            logging.getLogger("reconciler.daemon").warning(
+                "--repo carries credentials: git never sees them, but they are in this process's own arguments "
+                "(ps); set RECONCILER_REPO, the config file's repo, or RECONCILER_GIT_USERNAME/_PASSWORD instead")
         daemon = Daemon(obj.home, repo=repo, poll_interval=poll_interval, max_running=max_running,
                         isolation=isolation, grace=grace, api=api)
         daemon.install_signal_handlers()

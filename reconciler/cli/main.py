@@ -7,7 +7,7 @@ import sys
 import click
 
 from reconciler import listing, manifests, operations
-from reconciler.cli import controls, cron, gitops, remote, templates
+from reconciler.cli import controls, cron, gitops, promotion, remote, templates
 from reconciler.cli.common import (
     check_submit_source,
     err,
@@ -32,6 +32,7 @@ from reconciler.cli.context import Context
 from reconciler.cli.running import run_here
 from reconciler.spec import lint_paths
 from reconciler.spec.validation import collect_files
+from reconciler.sync.worktree import repository_problems
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -115,7 +116,7 @@ def get(obj: Context, name: str, namespace: str, output: str | None) -> None:
     if name == listing.LATEST:
         name = listing.latest(obj.store, namespace) or fail(no_latest(namespace), 1)
     try:
-        wf = operations.get_workflow(obj.store, namespace, name)
+        wf = operations.get_workflow(obj.store, namespace, name, elsewhere=lambda _: True)
     except operations.OperationError as exc:
         fail_operation(exc)
     print_workflow(wf, output)
@@ -160,10 +161,22 @@ def delete(obj: Context, names: tuple[str, ...], namespace: str) -> None:
 
 @cli.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.option("--env", "environment", metavar="ENV",
+              help="Inside a workflow repository: only this environment's overrides and policies.")
+@click.option("--no-policies", is_flag=True, help="Check the files alone, even inside a workflow repository.")
 @click.pass_obj
-def lint(obj: Context, paths: tuple[str, ...]) -> None:
-    """Check workflow files; report every problem; exit 2 if any is an error."""
+def lint(obj: Context, paths: tuple[str, ...], environment: str | None, no_policies: bool) -> None:
+    """Check workflow files; report every problem; exit 2 if any is an error.
+
+    Inside a repository with a reconciler.yaml, the files are also built into each environment as
+    the sync would (overrides, limits, policies); those problems name the environments.
+    """
     problems = lint_paths(list(paths), template_lookup=obj.lookup)
+    if not no_policies:
+        try:
+            problems += repository_problems(paths, problems, template_lookup=obj.lookup, environment=environment)
+        except (KeyError, LookupError) as exc:
+            fail(str(exc.args[0]))
     errors = [p for p in problems if p.severity == "error"]
     for p in problems:
         err.print(str(p), markup=False, highlight=False)
@@ -190,6 +203,7 @@ def apply(obj: Context, files: tuple[str, ...], namespace: str, force: bool) -> 
 
 controls.register(cli)
 gitops.register(cli)
+promotion.register(cli)
 cron.register(cli)
 templates.register(cli)
 remote.route(cli)  # with --server/RECONCILER_SERVER, commands go through the daemon's API

@@ -44,7 +44,7 @@ from reconciler.cli.common import (
 from reconciler.listing import LATEST
 
 FINISHED = ("Succeeded", "Failed", "Error")
-LOCAL = {"up", "lint", "sample-repo", "promote"}  # no store involved, or the daemon itself
+LOCAL = {"up", "lint", "sample-repo", "promote", "rollback", "check"}  # git only, or the daemon itself
 POLL = 0.5
 
 
@@ -390,6 +390,27 @@ def history(api: Remote, environment: str | None, output: str | None, **_: Any) 
     print_history(entries, wide=output == "wide")
 
 
+def _env_suspend(api: Remote, environment: str, suspended: bool, reason: str = "") -> None:
+    from reconciler.cli.gitops import print_suspended
+
+    path = f"/api/v1/sync/environments/{quote(environment, safe='')}/{'suspend' if suspended else 'resume'}"
+    try:
+        env = api.call("PUT", path, {"reason": reason} if suspended else None)
+    except RemoteError as exc:
+        if exc.status == 404:
+            fail(f"environment {environment!r} has not been synced yet (see `reconciler status`)", 1)
+        raise
+    print_suspended(env)
+
+
+def env_suspend(api: Remote, environment: str, reason: str, **_: Any) -> None:
+    _env_suspend(api, environment, True, reason)
+
+
+def env_resume(api: Remote, environment: str, **_: Any) -> None:
+    _env_suspend(api, environment, False)
+
+
 ROUTES: dict[tuple[str, ...], Callable[..., None]] = {
     ("list",): list_cmd, ("get",): get, ("submit",): submit, ("delete",): delete, ("logs",): logs,
     ("suspend",): suspend, ("resume",): resume, ("stop",): stop, ("terminate",): terminate, ("retry",): retry,
@@ -399,6 +420,7 @@ ROUTES: dict[tuple[str, ...], Callable[..., None]] = {
     ("template", "delete"): template_delete,
     ("semaphore", "list"): semaphore_list, ("semaphore", "set"): semaphore_set, ("apply",): apply,
     ("status",): status, ("sync",): sync, ("diff",): diff, ("history",): history,
+    ("env", "suspend"): env_suspend, ("env", "resume"): env_resume,
 }
 
 

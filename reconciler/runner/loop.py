@@ -414,9 +414,7 @@ class WorkflowRunner:
 
     def _finish(self, key: Key, op: Operator) -> None:
         status = op.status
-        if status.get("startedAtUnix") and status.get("finishedAtUnix"):
-            seconds = status["finishedAtUnix"] - status["startedAtUnix"]
-            metrics.observe_workflow_finished(key[0], status["phase"], seconds)
+        # Outcomes are counted by the daemon from the store (reconciler/outcomes.py), whoever ran them.
         log.info("workflow %s/%s: %s%s", *key, status.get("phase"),
                  f": {status['message']}" if status.get("message") else "", extra=_ctx(key))
         self.ops.pop(key, None)

@@ -1,6 +1,7 @@
 """A local bare copy of the workflow repository: clone, fetch, read files of a commit, promote.
 
 The copy lives under the data directory (sources/<name>-<hash>.git) and is only ever fetched into;
+its git config holds the URL without credentials, which reach git only through credentials.py;
 files are read from git blobs of a commit's tree, so no working tree is checked out per branch.
 Branches land in refs/remotes/origin/* with a non-forced refspec: a force-pushed branch is
 rejected by git, and we keep the last good state rather than follow rewritten history silently.
@@ -19,6 +20,8 @@ from pathlib import Path
 
 import git
 from git.exc import BadName, GitCommandError
+
+from .credentials import Credentials, CredentialsError, from_environment, git_environment, split_url
 
 log = logging.getLogger("reconciler.source")
 
@@ -55,19 +58,36 @@ def normalize_url(url: str) -> str:
 
 
 def cache_dir(home: Path, url: str) -> Path:
-    url = normalize_url(url)
+    """sources/<name>-<hash>.git, named after the URL without credentials: the same for any password."""
+    url = split_url(normalize_url(url))[0]
     stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", redact(url).rstrip("/").rsplit("/", 1)[-1]).strip("-") or "repo"
     digest = hashlib.sha256(url.encode()).hexdigest()[:10]
     return Path(home) / "sources" / f"{stem.removesuffix('.git')}-{digest}.git"
 
 
+def _legacy_cache_dir(home: Path, url: str) -> Path:
+    """Where older versions kept the copy: named by a hash of the URL with its credentials."""
+    path = cache_dir(home, url)
+    digest = hashlib.sha256(normalize_url(url).encode()).hexdigest()[:10]
+    return path.with_name(f"{path.name.rsplit('-', 1)[0]}-{digest}.git")
+
+
 class GitSource:
     """One remote repository and its local bare copy. Thread-safe for one fetcher and many readers."""
 
-    def __init__(self, url: str, home: Path) -> None:
-        self.url = normalize_url(url)
-        self.display_url = redact(self.url)
+    def __init__(self, url: str, home: Path, credentials: Credentials | None = None) -> None:
+        """Credentials in an http(s) URL win over `credentials`, which win over RECONCILER_GIT_USERNAME/
+        RECONCILER_GIT_PASSWORD; none of them is written anywhere (credentials.py)."""
+        given = normalize_url(url)
+        self.url, in_url = split_url(given)
+        self.credentials_error = ""
+        try:
+            self.credentials = in_url or credentials or from_environment()
+        except CredentialsError as exc:  # said by every fetch, as a failed fetch is
+            self.credentials, self.credentials_error = None, str(exc)
+        self.display_url = redact(given)
         self.path = cache_dir(home, self.url)
+        self._legacy_path = _legacy_cache_dir(home, given)
         self._lock = threading.RLock()
         self._repo: git.Repo | None = None
         self.last_fetch: FetchResult | None = None
@@ -81,18 +101,32 @@ class GitSource:
             return self._repo
 
     def _open_or_init(self) -> git.Repo:
+        if self._legacy_path != self.path and (self._legacy_path / "HEAD").exists() and not self.path.exists():
+            # Named by a hash of the URL with its password by older versions: keep the copy, drop the name.
+            self._legacy_path.rename(self.path)
         if (self.path / "HEAD").exists():
-            return git.Repo(self.path)
+            repo = git.Repo(self.path)
+            self._scrub_remote(repo)
+            return repo
         if _is_local(self.url) and not Path(self.url).exists():
             raise SourceError(f"repository {self.display_url} does not exist")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         repo = git.Repo.init(self.path, bare=True)
         repo.create_remote("origin", self.url)
         return repo
 
+    def _scrub_remote(self, repo: git.Repo) -> None:
+        """Older versions wrote the URL with its credentials into the copy's config: rewrite it."""
+        with repo.config_reader() as config:
+            current = config.get_value('remote "origin"', "url", default="")
+        if current != self.url:
+            with repo.config_writer() as config:
+                config.set_value('remote "origin"', "url", self.url)
+            if split_url(current)[1] is not None:
+                log.warning("removed the credentials an older version wrote into %s/config", self.path)
+
     def _git_env(self) -> dict[str, str]:
-        # Never wait for a password prompt: a daemon has no terminal, a bad credential must fail fast.
-        return {"GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "true", "SSH_ASKPASS": "true",
+        return {**git_environment(self.credentials, self.path.parent),
                 "GIT_SSH_COMMAND": os.environ.get("GIT_SSH_COMMAND", "ssh -o BatchMode=yes")}
 
     def fetch(self, *, accept_rewrites: bool = False) -> FetchResult:
@@ -103,6 +137,8 @@ class GitSource:
         started = time.monotonic()
         refspec = ("+" if accept_rewrites else "") + "refs/heads/*:refs/remotes/origin/*"
         try:
+            if self.credentials_error:
+                raise SourceError(f"fetch {self.display_url} failed: {self.credentials_error}")
             with self._lock:
                 self.repo.git.fetch("origin", "--prune", "--no-tags", refspec, env=self._git_env(),
                                     kill_after_timeout=FETCH_TIMEOUT)
@@ -193,6 +229,25 @@ class GitSource:
         match = re.search(r"ref:\s+refs/heads/(\S+)\s+HEAD", out)
         return match.group(1) if match else None
 
+    def resolve(self, ref: str) -> str | None:
+        """The commit `ref` names: a fetched branch, a commit already here, or else any ref or sha the
+        remote has (HEAD of a CI checkout, refs/pull/1/head, a tag), fetched for the occasion."""
+        if not ref or ref.startswith("-") or ":" in ref or len(ref) > 256 or any(c.isspace() for c in ref):
+            return None  # never an option to git, never a refspec of the caller's making
+        found = self.head(ref)
+        if found is None and re.fullmatch(r"[0-9a-fA-F]{7,64}", ref) and self.has_commit(ref):
+            found = self.repo.commit(ref).hexsha
+        if found is not None:
+            return found
+        with self._lock:
+            try:
+                # --update-shallow: a CI checkout is often shallow, and so is our copy of it.
+                self.repo.git.fetch("origin", "--no-tags", "--update-shallow", f"+{ref}:refs/reconciler/resolved",
+                                    env=self._git_env(), kill_after_timeout=FETCH_TIMEOUT)
+                return self.repo.commit("refs/reconciler/resolved").hexsha
+            except (GitCommandError, BadName, ValueError):
+                return None
+
     # ---- promotion -------------------------------------------------------------------------------
     def is_ancestor(self, older: str, newer: str) -> bool:
         with self._lock:
@@ -207,6 +262,30 @@ class GitSource:
             except GitCommandError as exc:
                 raise SourceError(f"push to {self.display_url} {branch} failed: "
                                   f"{_first_error_line(str(exc.stderr or '')) or exc}") from None
+
+    def tree_of(self, sha: str) -> str:
+        with self._lock:
+            return self.repo.commit(sha).tree.hexsha
+
+    def commit_tree(self, tree_of: str, parent: str, message: str) -> str:
+        """A new commit whose tree is `tree_of`'s and whose only parent is `parent` (not pushed).
+
+        The author is whoever git's configuration names; without one, "reconciler", so a machine
+        with no git identity can still roll back (the message names what was done).
+        """
+        env = self._git_env()
+        with self._lock:
+            try:
+                self.repo.git.var("GIT_AUTHOR_IDENT")
+                self.repo.git.var("GIT_COMMITTER_IDENT")
+            except GitCommandError:
+                env.update({f"GIT_{who}_{what}": value for who in ("AUTHOR", "COMMITTER")
+                            for what, value in (("NAME", "reconciler"), ("EMAIL", "reconciler@localhost"))})
+            try:
+                return self.repo.git.commit_tree(f"{tree_of}^{{tree}}", "-p", parent, "-m", message, env=env).strip()
+            except GitCommandError as exc:
+                raise SourceError(f"cannot create the commit: {_first_error_line(str(exc.stderr or '')) or exc}") \
+                    from None
 
     def close(self) -> None:
         with self._lock:

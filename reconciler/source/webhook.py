@@ -6,23 +6,31 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 from typing import Any
+
+_HEX_SHA256 = re.compile(r"[0-9a-fA-F]{64}")
 
 
 def verify_signature(secret: str | bytes, body: bytes, header: str | None) -> bool:
     """GitHub's X-Hub-Signature-256 (also Gitea's, Forgejo's): "sha256=" + HMAC-SHA256 of the raw body.
 
-    Compared in constant time; a missing or malformed header is simply not valid.
+    Compared in constant time; a missing or malformed header (no prefix, wrong length, not hex,
+    non-ASCII bytes, which hmac.compare_digest refuses on str) is simply not valid.
     """
     if not header or not header.startswith("sha256="):
         return False
+    given = header.removeprefix("sha256=")
+    if not _HEX_SHA256.fullmatch(given):
+        return False
     key = secret.encode() if isinstance(secret, str) else secret
     expected = hmac.new(key, body, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected, header.removeprefix("sha256="))
+    return hmac.compare_digest(expected.encode(), given.lower().encode())
 
 
 def verify_token(secret: str, header: str | None) -> bool:
     """GitLab's X-Gitlab-Token: the shared secret itself."""
+    # Header values arrive decoded as latin-1: any character encodes, compared as bytes.
     return header is not None and hmac.compare_digest(secret.encode(), header.encode())
 
 

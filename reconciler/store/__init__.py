@@ -56,4 +56,7 @@ def open_store(location: str | os.PathLike, **options: Any) -> ObjectStore:
     if path.is_dir() or text.endswith(("/", os.sep)):
         path = path / "store.db"
     path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        # Owner-only from the first byte; SQLite gives its -wal and -shm files the database's mode.
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
     return SqliteStore(path, **options)

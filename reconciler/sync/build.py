@@ -18,6 +18,7 @@ from pathlib import PurePosixPath
 
 from reconciler.policy import Policy, default_policies, evaluate, parse_policies
 from reconciler.source import GitSource
+from reconciler.source.folder import FolderSource
 from reconciler.spec import Document, Problem, SpecError, check_submission, load_text, validate_documents
 from reconciler.spec.repo_config import CONFIG_FILES, EnvironmentConfig, parse_config
 
@@ -56,7 +57,7 @@ def _hidden(path: str) -> bool:
     return any(part.startswith(".") for part in PurePosixPath(path).parts)
 
 
-def _under(path: str, folders: tuple[str, ...]) -> bool:
+def under_folder(path: str, folders: tuple[str, ...]) -> bool:
     return any(path == f or path.startswith(f.rstrip("/") + "/") for f in folders)
 
 
@@ -89,7 +90,7 @@ def workflow_name(obj: dict, content: dict) -> str:
 class Builder:
     """Turns (environment, commit) into desired objects, with caches kept across passes."""
 
-    def __init__(self, source: GitSource, template_lookup: Callable | None = None) -> None:
+    def __init__(self, source: GitSource | FolderSource, template_lookup: Callable | None = None) -> None:
         self.source = source
         self.template_lookup = template_lookup
         self._parsed: dict[str, list[Document] | SpecError] = {}
@@ -174,7 +175,7 @@ class Builder:
         folders = tuple(f.strip("/") for f in choice.files)
         blobs = self.source.blob_shas(commit)
         for wanted in folders:
-            matched = sorted(p for p in blobs if p.endswith(_YAML) and _under(p, (wanted,)))
+            matched = sorted(p for p in blobs if p.endswith(_YAML) and under_folder(p, (wanted,)))
             if not matched:
                 result.problems.append(Problem("reconciler.yaml", config.line, "policies.files",
                                                f"policy file or folder {wanted} not found on the branch"))
@@ -193,7 +194,7 @@ class Builder:
             result.problems.append(Problem("reconciler.yaml", config.line, f"environments.{config.name}.path",
                                            f"folder {config.path} not found on branch {config.branch}"))
         for path in sorted(blobs):
-            if not path.endswith(_YAML) or _hidden(path) or path in CONFIG_FILES or _under(path, policy_files):
+            if not path.endswith(_YAML) or _hidden(path) or path in CONFIG_FILES or under_folder(path, policy_files):
                 continue
             parsed = self._parse(path, blobs[path])
             if isinstance(parsed, SpecError):

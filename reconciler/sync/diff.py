@@ -39,9 +39,13 @@ def live_objects(store: ObjectStore, environment: str) -> dict[tuple[str, str, s
     return found
 
 
-def unified(live: dict | None, desired: dict | None, name: str) -> str:
-    before, after = as_yaml(live).splitlines(), as_yaml(desired).splitlines()
-    return "\n".join(difflib.unified_diff(before, after, f"live/{name}", f"git/{name}", lineterm="", n=2))
+def unified(live: dict | None, desired: dict | None, name: str, live_name: str | None = None, *,
+            before: str = "live", after: str = "git") -> str:
+    """A unified diff of what git owns of two versions of an object, headed `before/name` and `after/name`
+    (`live_name` when the old version had another name: an edited Workflow file's previous run)."""
+    old, new = as_yaml(live).splitlines(), as_yaml(desired).splitlines()
+    return "\n".join(difflib.unified_diff(old, new, f"{before}/{live_name or name}", f"{after}/{name}", lineterm="",
+                                           n=2))
 
 
 def _update(desired: DesiredObject, live: dict) -> Change | None:
@@ -58,6 +62,18 @@ def _update(desired: DesiredObject, live: dict) -> Change | None:
         reason, drift = "changed in git", False
     return Change("update", kind, ns, name, reason, desired.path, drift,
                   unified(live, desired.obj, f"{kind}/{name}"), desired, live)
+
+
+def previous_run(live: dict[tuple[str, str, str], dict], want: DesiredObject) -> dict | None:
+    """The newest run made from the same Workflow document (same file, same name stem): an edited
+    file is shown as a diff against what it ran last, not as a whole new object."""
+    stem = want.key[2].rsplit("-", 1)[0]
+    runs = [obj for (kind, ns, name), obj in live.items()
+            if kind == "Workflow" and ns == want.key[1] and name.rsplit("-", 1)[0] == stem
+            and (obj["metadata"].get("annotations") or {}).get(SOURCE_PATH) == want.path]
+    if not runs:
+        return None
+    return max(runs, key=lambda o: (o["metadata"].get("creationTimestamp", ""), o["metadata"]["name"]))
 
 
 def plan(
@@ -93,14 +109,19 @@ def plan(
         if conflict:
             result.conflicts.append(conflict)
             continue
+        before = None
         if key in applied:
             reason, drift = "deleted out of band", True
         elif kind == "Workflow":
+            before = previous_run(live, want)
             reason, drift = "new workflow content: runs once", False
+            if before is not None:
+                reason += f" (previous run {before['metadata']['name']})"
         else:
             reason, drift = "new in git", False
+        before_name = f"{kind}/{before['metadata']['name']}" if before is not None else None
         result.changes.append(Change("create", kind, ns, name, reason, want.path, drift,
-                                     unified(None, want.obj, f"{kind}/{name}"), want, None))
+                                     unified(before, want.obj, f"{kind}/{name}", before_name), want, None))
     for key, current in live.items():
         kind, ns, name = key
         if key in wanted or kind == "Workflow":
@@ -108,8 +129,7 @@ def plan(
         path = ((current["metadata"].get("annotations") or {}).get(SOURCE_PATH)) or ""
         result.changes.append(Change("delete", kind, ns, name, "file removed from git (prune)", path, False,
                                      unified(current, None, f"{kind}/{name}"), None, current))
-    order = {k: i for i, k in enumerate(SYNC_KINDS)}
-    result.changes.sort(key=lambda c: (c.action == "delete", order.get(c.kind, 9), c.namespace, c.name))
+    result.sort()
     return result
 
 

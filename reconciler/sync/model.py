@@ -89,6 +89,11 @@ class Plan:
     def drift(self) -> int:
         return sum(1 for c in self.changes if c.drift)
 
+    def sort(self) -> None:
+        """Apply order: creates and updates first, what others refer to before them, deletes last."""
+        order = {k: i for i, k in enumerate(SYNC_KINDS)}
+        self.changes.sort(key=lambda c: (c.action == "delete", order.get(c.kind, 9), c.namespace, c.name))
+
     def summary(self, done: bool = False) -> str:
         if not self.changes:
             return "no changes"

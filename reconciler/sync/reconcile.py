@@ -22,13 +22,30 @@ from . import status as status_book
 from .apply import apply_plan
 from .build import Builder, BuildResult
 from .diff import plan as make_plan
-from .model import FAILED, OUT_OF_SYNC, SYNCED, EnvironmentResult, Plan
+from .model import FAILED, OUT_OF_SYNC, SYNCED, EnvironmentResult, Plan, problem_dict
 
 log = logging.getLogger("reconciler.sync")
 
 
 def short(sha: str | None) -> str:
     return sha[:7] if sha else "none"
+
+
+def _log_outcome(result: EnvironmentResult, prior: status_book.PriorState) -> None:
+    """Say what a pass did, once: a pass that changed nothing is DEBUG, a rejected commit is an ERROR
+    the first time and DEBUG on every poll after, and policy warnings are a WARNING when they change."""
+    extra = {"environment": result.environment, "commit": short(result.commit)}
+    old = prior.status
+    same = (old.get("phase"), old.get("reason"), old.get("head")) == (result.phase, result.reason, result.head)
+    if result.failed:
+        level = logging.DEBUG if same else logging.ERROR
+    else:
+        level = logging.INFO if not result.plan.empty or not same else logging.DEBUG
+    log.log(level, "%s: %s: %s", result.environment, result.phase, result.message, extra=extra)
+    warnings = [problem_dict(p) for p in result.warnings[:50]]
+    if warnings and warnings != old.get("warnings"):
+        for p in result.warnings:
+            log.warning("%s: %s", result.environment, p, extra=extra)
 
 
 def describe(problems: list[Problem], limit: int = 3) -> str:
@@ -122,24 +139,22 @@ class Reconciler:
         if config_problems:
             log.error("reconciler.yaml on the config branch is invalid; using the environments known "
                       "from the last good config: %s", describe(config_problems))
-        envs = list(config.environments.values())
-        if environment is not None:
-            envs = [e for e in envs if e.name == environment]
-            if not envs:
-                raise KeyError(f"no environment {environment!r} in {CONFIG_FILE} "
-                               f"(known: {', '.join(config.environments) or 'none'})")
+        envs = config.select(environment)
         results = []
+        order = {name: i for i, name in enumerate(config.environments)}
         for env in envs:
             started = time.perf_counter()
-            result = self.reconcile(env, dry_run=dry_run, fetch_error=fetch_error)
+            result = self.reconcile(env, dry_run=dry_run, fetch_error=fetch_error, order=order[env.name])
             result.seconds = time.perf_counter() - started
             results.append(result)
         return results
 
     def reconcile(self, config: EnvironmentConfig, *, dry_run: bool = False,
-                  fetch_error: str = "") -> EnvironmentResult:
+                  fetch_error: str = "", order: int | None = None) -> EnvironmentResult:
         prior = status_book.prior_state(self.store, config.name)
         head = self.source.head(config.branch)
+        if prior.suspended and not dry_run:
+            return self._suspended(config, prior, head)
         head_attempt = self._attempt(config, head, prior) if head else None
         used, failure = head_attempt, None
         if head_attempt is None or head_attempt.problems:
@@ -164,16 +179,31 @@ class Reconciler:
             if applied.ok:
                 result.commit = used.commit
         self._judge(result, head, used, failure, apply_errors, fetch_error, dry_run)
-        extra = {"environment": config.name, "commit": short(result.commit)}
-        (log.error if result.failed else log.info)("%s: %s: %s", config.name, result.phase, result.message,
-                                                   extra=extra)
         if dry_run:
             status_book.mark_out_of_sync(self.store, result)
             return result
+        _log_outcome(result, prior)
         inventory = {o.key for o in used.build.objects} if used and not apply_errors else None
         info = self.source.commit_info(result.commit) if result.commit else None
+        head_info = info
+        if head and head != result.commit:  # a rejected head: history names its subject and author
+            head_info = self.source.commit_info(head)
         status_book.record(self.store, env_config, self.source.display_url, result, inventory=inventory,
-                           created_workflows=created, fetch_error=fetch_error, commit_info=info)
+                           created_workflows=created, fetch_error=fetch_error, commit_info=info,
+                           head_info=head_info, order=order)
+        return result
+
+    def _suspended(self, config: EnvironmentConfig, prior: status_book.PriorState,
+                   head: str | None) -> EnvironmentResult:
+        """Nothing built, applied or pruned; only the head is noted, so status can say git moved on."""
+        since = prior.spec.get("suspendedAt") or "?"
+        why = f" ({prior.spec['suspendReason']})" if prior.spec.get("suspendReason") else ""
+        result = EnvironmentResult(
+            environment=config.name, branch=config.branch, namespace=prior.spec.get("namespace") or config.namespace,
+            phase=prior.status.get("phase") or SYNCED, reason="Suspended", commit=prior.applied_commit, head=head,
+            message=f"sync suspended since {since}{why}; `reconciler env resume {config.name}` resumes it")
+        status_book.note_head(self.store, config.name, head)
+        log.debug("%s: suspended, skipped", config.name, extra={"environment": config.name})
         return result
 
     # ---- steps 2 and 3: build and diff ----------------------------------------------------------------
