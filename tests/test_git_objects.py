@@ -73,6 +73,11 @@ def _json(home: Path, *args: str) -> object:
     return json.loads(run_cli(home, *args, "-o", "json", check=True).stdout)
 
 
+def _status(home: Path) -> dict[str, dict]:
+    """`status -o json` by environment (it exits 1 while an environment is Failed)."""
+    return {e["name"]: e for e in json.loads(run_cli(home, "status", "-o", "json").stdout)}
+
+
 def _message(home: Path, namespace: str, name: str = "etl") -> str:
     tmpl = _json(home, "template", "get", name, "-n", namespace)
     return tmpl["spec"]["templates"][0]["container"]["command"][1]
@@ -109,7 +114,7 @@ def test_apply_and_delete_refuse_git_managed_objects_unless_forced_and_sync_rest
     assert sync.returncode == 0, sync.stderr
     assert _message(home, "team-dev") == "hello"  # the edit was drift: put back, still managed
     assert [c["metadata"]["name"] for c in _json(home, "cron", "list", "-n", "team-dev")] == ["nightly"]
-    dev = next(e for e in _json(home, "status") if e["name"] == "dev")
+    dev = _status(home)["dev"]
     assert dev["phase"] == "Synced" and dev["driftCount"] == 2
 
 
@@ -121,7 +126,7 @@ def test_an_object_made_by_hand_in_a_files_place_fails_the_environment_with_how_
         run_cli(home, "apply", "-n", ns, by_hand, check=True)
     sync = run_cli(home, "sync", "--repo", repo)
     assert sync.returncode == 1
-    envs = {e["name"]: e for e in _json(home, "status")}
+    envs = _status(home)
     for env in ("dev", "qa"):
         assert envs[env]["phase"] == "Failed" and envs[env]["reason"] == "Conflict"
         message = envs[env]["message"]
@@ -136,7 +141,7 @@ def test_an_object_made_by_hand_in_a_files_place_fails_the_environment_with_how_
     assert run_cli(home, "template", "delete", "etl", "-n", "team-qa", check=True).stdout == \
         "WorkflowTemplate 'etl' deleted\n"
     run_cli(home, "sync", "--repo", repo, check=True)
-    envs = {e["name"]: e for e in _json(home, "status")}
+    envs = _status(home)
     assert envs["dev"]["phase"] == envs["qa"]["phase"] == "Synced"
     for ns in ("team-dev", "team-qa"):
         assert _message(home, ns) == "hello"
