@@ -12,6 +12,10 @@ import pytest
 
 from .conftest import run_cli
 from .gitops_repo import cron, make_remote, template
+from .security.test_api_secrets import DEV_TOKEN, alive, scoped
+from .test_api_support import Client
+
+__all__ = ["scoped"]  # the fixture (a daemon with a token limited to team-dev), used by name
 
 pytestmark = pytest.mark.xdist_group("gitops")
 
@@ -216,3 +220,41 @@ def test_cron_suspend_of_a_managed_cron_holds_across_syncs_until_resumed(home, t
     run_cli(home, "cron", "create", write(tmp_path / "mine.yaml", cron("mine")), check=True)
     mine = run_cli(home, "cron", "suspend", "mine", check=True)
     assert (mine.stdout, mine.stderr) == ("CronWorkflow 'mine' suspended\n", "")
+
+
+def test_the_new_object_routes_keep_a_scoped_token_in_its_namespaces(scoped):
+    daemon, _ = scoped
+    admin, dev = daemon.client, Client(daemon.port, token=DEV_TOKEN)
+    assert admin.request("POST", "/api/v1/apply/team-prod", {"manifest": cron("nightly")}).status == 200
+    assert admin.request("POST", "/api/v1/apply/team-prod", {"manifest": template("shared").replace(
+        "kind: WorkflowTemplate", "kind: ClusterWorkflowTemplate")}).status == 200
+    prod_run = admin.request("POST", "/api/v1/workflows/team-prod", {"from": "workflowtemplate/etl"})
+    assert prod_run.status == 201, prod_run.body
+    run_name = prod_run.json()["items"][0]["metadata"]["name"]
+
+    refused = [
+        dev.request("DELETE", "/api/v1/workflow-templates/team-prod/etl?force=true"),
+        dev.request("DELETE", "/api/v1/cron-workflows/team-prod/nightly?force=true"),
+        dev.request("DELETE", "/api/v1/cluster-workflow-templates/shared"),
+        dev.request("PUT", "/api/v1/cron-workflows/team-prod/nightly/suspend"),
+        dev.request("POST", "/api/v1/cron-workflows/team-prod", {"manifest": cron("other")}),
+        # into dev's door, aimed at prod by the document's own namespace
+        dev.request("POST", "/api/v1/cron-workflows/team-dev",
+                    {"manifest": cron("sneaky").replace("name: sneaky", "name: sneaky\n  namespace: team-prod")}),
+        dev.request("POST", "/api/v1/workflows/team-prod", {"from": "workflowtemplate/etl"}),
+        dev.get("/api/v1/workflow-templates/team-prod/etl"),
+        dev.get("/api/v1/workflows/team-prod?phase=Pending,Running,Succeeded&nodes=true"),
+    ]
+    assert [r.status for r in refused] == [403] * len(refused), [(r.status, r.body[:160]) for r in refused]
+    assert admin.get("/api/v1/workflow-templates/team-prod/etl").status == 200
+    assert admin.get("/api/v1/cluster-workflow-templates/shared").status == 200
+    crons = admin.get("/api/v1/cron-workflows").json()["items"]
+    assert [(c["metadata"]["namespace"], c["metadata"]["name"], bool(c["spec"].get("suspend"))) for c in crons] == \
+        [("team-prod", "nightly", False)]
+    # a name taken in prod is not revealed to the dev token's 404; the admin's says where it is
+    missing = dev.get(f"/api/v1/workflows/team-dev/{run_name}")
+    assert missing.status == 404 and "team-prod" not in missing.json()["message"]
+    assert "namespace team-prod has one" in admin.get(f"/api/v1/workflows/team-dev/{run_name}").json()["message"]
+    wide = dev.get("/api/v1/workflows?nodes=true").json()["items"]
+    assert {w["metadata"]["namespace"] for w in wide} <= {"team-dev"}
+    assert alive(daemon)
