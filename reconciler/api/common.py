@@ -109,3 +109,27 @@ def body_doc(description: str, example: dict, required: bool = True) -> dict:
     """openapi_extra for a route that reads its JSON body through json_body."""
     return {"requestBody": {"required": required, "description": description, "content": {
         "application/json": {"schema": {"type": "object"}, "example": example}}}}
+
+
+def manifests_of(body: Any) -> list[tuple[str, str]]:
+    """(filename, YAML text) pairs of a `{"manifest": .., "filename": ..}` or `{"manifests": [..]}` body."""
+    if not isinstance(body, dict):
+        raise ApiError(400, "the body must be a JSON object")
+    entries = body["manifests"] if "manifests" in body else [body]
+    if not isinstance(entries, list) or not entries or not all(isinstance(e, dict) for e in entries):
+        raise ApiError(400, "manifests must be a non-empty list of {\"manifest\": .., \"filename\": ..}")
+    manifests = []
+    for entry in entries:
+        text, filename = entry.get("manifest"), entry.get("filename") or "manifest"
+        if not isinstance(text, str) or not isinstance(filename, str):
+            raise ApiError(400, "manifest must be YAML text (a string), filename a string")
+        manifests.append((filename, text))
+    return manifests
+
+
+def flag(body: Any, name: str) -> bool:
+    """An optional true/false field of a JSON object body."""
+    value = body.get(name, False) if isinstance(body, dict) else False
+    if not isinstance(value, bool):
+        raise ApiError(400, f"{name} must be true or false")
+    return value

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from functools import cached_property
 from pathlib import Path
 
@@ -12,7 +11,6 @@ from reconciler.engine.submission import store_lookup
 from reconciler.runner import WorkflowRunner
 from reconciler.store import open_store
 from reconciler.store.base import ObjectStore
-from reconciler.store.errors import NotFound
 
 
 class Context:
@@ -47,13 +45,6 @@ class Context:
     def runner(self) -> WorkflowRunner:
         return WorkflowRunner(self.store, self.executor(), LocalArtifactRepository(artifacts_path(self.home)),
                               self.home)
-
-    def get_or_exit(self, kind: str, namespace: str, name: str) -> dict:
-        try:
-            return self.store.get(kind, namespace, name)
-        except NotFound:
-            print(f"{kind.lower()} {name!r} not found in namespace {namespace}", file=sys.stderr)
-            sys.exit(1)
 
     def close(self) -> None:
         if self._executor is not None:

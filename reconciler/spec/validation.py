@@ -264,12 +264,9 @@ def _yaml_files(directory: Path) -> list[Path]:
     return sorted(found)
 
 
-def lint_paths(paths: list[str], *, template_lookup: TemplateLookup | None = None) -> list[Problem]:
-    """Load and validate files and directories (recursively *.yaml/*.yml); every problem of every file.
-
-    All documents are validated as one batch, so a templateRef may point at a template in
-    another file of the same lint run.
-    """
+def collect_files(paths: list[str]) -> tuple[list[Path], list[Problem]]:
+    """The YAML files `lint` reads for `paths` (directories searched recursively, each file once), and a
+    problem per path that does not exist."""
     problems: list[Problem] = []
     files: list[Path] = []
     for raw in paths:
@@ -280,8 +277,18 @@ def lint_paths(paths: list[str], *, template_lookup: TemplateLookup | None = Non
             files.append(path)
         else:
             problems.append(Problem(str(raw), 1, "(file)", "no such file or directory"))
+    return list(dict.fromkeys(files)), problems
+
+
+def lint_paths(paths: list[str], *, template_lookup: TemplateLookup | None = None) -> list[Problem]:
+    """Load and validate files and directories (recursively *.yaml/*.yml); every problem of every file.
+
+    All documents are validated as one batch, so a templateRef may point at a template in
+    another file of the same lint run.
+    """
+    files, problems = collect_files(paths)
     docs: list[Document] = []
-    for file in dict.fromkeys(files):
+    for file in files:
         try:
             docs.extend(load_file(file))
         except SpecError as exc:

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import difflib
 
+from reconciler.ownership import adoption_hint
 from reconciler.spec import Problem
 from reconciler.store.base import ObjectStore
 from reconciler.store.errors import NotFound
 
-from .content import as_yaml, content_hash, recorded_hash
+from .content import as_yaml, content_hash, overridden_hash, recorded_hash, unoverridden_hashes
 from .model import (
     ENVIRONMENT_LABEL,
+    MANAGED_BY,
     SOURCE_PATH,
     SYNC_KINDS,
     Change,
@@ -49,9 +51,9 @@ def unified(live: dict | None, desired: dict | None, name: str, live_name: str |
 def _update(desired: DesiredObject, live: dict) -> Change | None:
     kind, ns, name = desired.key
     actual, recorded = content_hash(live), recorded_hash(live)
-    if actual == desired.content_hash:
+    if actual in (desired.content_hash, overridden_hash(desired.obj, live)):
         return None
-    edited = recorded is not None and actual != recorded
+    edited = recorded is not None and recorded not in unoverridden_hashes(live)
     if recorded == desired.content_hash:
         reason, drift = "edited out of band", True
     elif edited:
@@ -140,7 +142,8 @@ def _conflict(store: ObjectStore, want: DesiredObject, environment: str) -> Prob
     if is_managed(existing):
         owner = (existing["metadata"].get("labels") or {}).get(ENVIRONMENT_LABEL)
         why = f"it is managed by environment {owner}"
-    else:
-        why = "it is not managed by the reconciler (no reconciler.io/managed-by label) and is never touched"
+        return Problem(want.path, want.line, "metadata.name",
+                       f"{kind} {ns}/{name} already exists and {why}; rename one of them")
     return Problem(want.path, want.line, "metadata.name",
-                   f"{kind} {ns}/{name} already exists and {why}; rename one of them or delete the live object")
+                   f"{kind} {ns}/{name} already exists and is not managed by the reconciler (no {MANAGED_BY} "
+                   f"label), so it is never touched; {adoption_hint(kind, ns, name, environment)}")

@@ -6,15 +6,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from reconciler.limits import human
+from reconciler.ownership import (  # noqa: F401 - the sync's labels, re-exported for its modules
+    CONTENT_HASH,
+    ENVIRONMENT_LABEL,
+    MANAGED_BY,
+    MANAGER,
+    OWN_PREFIX,
+    SOURCE_COMMIT,
+    SOURCE_PATH,
+    SUSPEND_OVERRIDE,
+    is_managed,
+    managed_selector,
+)
 from reconciler.spec.problems import Problem
-
-MANAGED_BY = "reconciler.io/managed-by"
-MANAGER = "reconciler"
-ENVIRONMENT_LABEL = "reconciler.io/environment"
-SOURCE_COMMIT = "reconciler.io/source-commit"
-CONTENT_HASH = "reconciler.io/content-hash"
-SOURCE_PATH = "reconciler.io/source-path"
-OWN_PREFIX = "reconciler.io/"
 
 SYSTEM_NAMESPACE = "reconciler-system"
 ENVIRONMENT_KIND = "Environment"
@@ -24,17 +28,6 @@ ENVIRONMENT_API = "reconciler.io/v1"
 SYNC_KINDS = ("ConfigMap", "WorkflowTemplate", "CronWorkflow", "Workflow")
 
 SYNCED, OUT_OF_SYNC, FAILED = "Synced", "OutOfSync", "Failed"
-
-
-def managed_selector(environment: str) -> dict[str, str]:
-    return {MANAGED_BY: MANAGER, ENVIRONMENT_LABEL: environment}
-
-
-def is_managed(obj: dict, environment: str | None = None) -> bool:
-    labels = (obj.get("metadata") or {}).get("labels") or {}
-    if labels.get(MANAGED_BY) != MANAGER:
-        return False
-    return environment is None or labels.get(ENVIRONMENT_LABEL) == environment
 
 
 @dataclass
