@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import os
 import random
+import shutil
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -27,6 +29,7 @@ from reconciler.executors import (
     probe_bwrap,
 )
 from reconciler.executors import local as local_mod
+from reconciler.executors.settings import StepSettings
 
 BWRAP = probe_bwrap()[0]
 needs_bwrap = pytest.mark.skipif(not BWRAP, reason="bwrap overlay sandbox cannot run here")
@@ -168,8 +171,26 @@ def test_relative_writes_land_in_view_root(bx, tmp_path):
     assert not Path("/", name).exists()
 
 
-def test_output_artifact_directory_merges_host_and_step(bx, tmp_path):
-    lower = tmp_path / "lowerdir"
+@pytest.fixture
+def host_dir():
+    """A host directory steps can see: tmp_path is under /tmp, which each step has privately."""
+    d = Path(tempfile.mkdtemp(prefix="reconciler-test-", dir="/var/lib"))
+    yield d
+    shutil.rmtree(d)
+
+
+@pytest.fixture
+def root_bx():
+    """A sandbox whose step runs as root inside (--step-uid 0): to test writes to host-owned dirs."""
+    if not BWRAP:
+        pytest.skip("bwrap overlay sandbox cannot run here")
+    e = LocalProcessExecutor(kill_grace=0.5, settings=StepSettings(uid=0))
+    yield e
+    e.close()
+
+
+def test_output_artifact_directory_merges_host_and_step(root_bx, tmp_path, host_dir):
+    lower = host_dir / "lowerdir"
     (lower / "sub").mkdir(parents=True)
     (lower / "keep").write_text("keep")
     (lower / "gone").write_text("gone")
@@ -177,7 +198,7 @@ def test_output_artifact_directory_merges_host_and_step(bx, tmp_path):
     mark = f"recon-{uuid.uuid4().hex}"
     script = (f"cd {lower} && rm gone && echo new > added && echo changed > keep && "
               f"rm -rf sub && mkdir sub && echo fresh > sub/only && mkdir -p /etc/{mark} && echo x > /etc/{mark}/f")
-    r = run1(bx, sh(tmp_path, "n", script, output_artifacts=[
+    r = run1(root_bx, sh(tmp_path, "n", script, output_artifacts=[
         OutputArtifactSpec("d", str(lower)), OutputArtifactSpec("etc", "/etc"),
         OutputArtifactSpec("missing", "/no/such/path", optional=True)]))
     assert r.phase == SUCCEEDED, r.log_path.read_text()
@@ -191,10 +212,18 @@ def test_output_artifact_directory_merges_host_and_step(bx, tmp_path):
     assert (lower / "gone").exists() and not Path("/etc", mark).exists()  # host untouched
 
 
-def test_untouched_host_path_as_artifact(bx, tmp_path):
-    (tmp_path / "host.txt").write_text("from host\n")
-    r = run1(bx, sh(tmp_path, "n", "true", output_artifacts=[OutputArtifactSpec("h", str(tmp_path / "host.txt"))]))
+def test_untouched_host_path_as_artifact(bx, tmp_path, host_dir):
+    (host_dir / "host.txt").write_text("from host\n")
+    r = run1(bx, sh(tmp_path, "n", "true", output_artifacts=[OutputArtifactSpec("h", str(host_dir / "host.txt"))]))
     assert r.output_artifacts["h"].read_text() == "from host\n"
+
+
+def test_host_tmp_is_not_visible(bx, tmp_path):
+    (tmp_path / "host.txt").write_text("from host\n")
+    r = run1(bx, sh(tmp_path, "n", f"cat {tmp_path}/host.txt", output_artifacts=[
+        OutputArtifactSpec("h", str(tmp_path / "host.txt"), optional=True)]))
+    assert r.phase == FAILED and "from host" not in r.log_path.read_text()
+    assert r.output_artifacts["h"] is None
 
 
 def test_input_file_and_dir_at_absolute_paths(bx, tmp_path):
@@ -219,9 +248,8 @@ def test_working_dir_is_created_and_relative_outputs_follow_it(bx, tmp_path):
 
 
 def test_output_parameters(ex, tmp_path):
-    out = tmp_path / "params"
-    out.mkdir()
-    script = f"printf 'hello\\n\\n' > {out}/two; printf 'x' > {out}/none; echo '  sp  ' > {out}/sp"
+    out = f"/tmp/params-{uuid.uuid4().hex}" if ex.isolation == "bwrap" else tmp_path / "params"
+    script = f"mkdir -p {out}; printf 'hello\\n\\n' > {out}/two; printf 'x' > {out}/none; echo '  sp  ' > {out}/sp"
     r = run1(ex, sh(tmp_path, "n", script, output_parameter_paths={
         "two": f"{out}/two", "none": f"{out}/none", "sp": f"{out}/sp", "missing": f"{out}/nope"}))
     # Argo trims exactly one trailing newline and nothing else.

@@ -72,6 +72,7 @@ class PodJob:
     volumes: list[Volume] = field(default_factory=list)
     sidecars: list[SidecarSpec] = field(default_factory=list)
     timeout: float | None = None  # seconds
+    resource_limits: dict = field(default_factory=dict)  # the template's resources.limits (memory, ...)
     scratch_dir: Path
 
 
@@ -87,6 +88,8 @@ class PodResult:
     output_artifacts: dict[str, Path | None]
     started_at: float
     finished_at: float
+    isolation: str = ""  # how the step was isolated (Executor.isolation), recorded in its node
+    scratch_dir: Path | None = None  # the attempt's scratch space, removed once the result is saved
 
 
 def exit_message(exit_code: int) -> str:
@@ -107,7 +110,7 @@ def error_result(job: PodJob, phase: str, message: str, started: float | None = 
     except OSError:
         pass
     return PodResult(job.node_id, phase, None, message, "", log_path, dict.fromkeys(job.output_parameter_paths),
-                     {a.name: None for a in job.output_artifacts}, started or now, now)
+                     {a.name: None for a in job.output_artifacts}, started or now, now, scratch_dir=job.scratch_dir)
 
 
 class Executor(ABC):

@@ -27,6 +27,7 @@ import os
 import queue
 import re
 import selectors
+import shutil
 import signal
 import subprocess
 import sys
@@ -47,14 +48,22 @@ from .base import (
     error_result,
     exit_message,
 )
-from .sandbox import OverlayView, PythonShim, TmpdirView, bwrap_binary, probe_bwrap
+from .cgroups import Cgroups, StepCgroup, join
+from .limits import StepLimits, apply_rlimits, disk_usage, format_bytes
+from .sandbox import PRIVATE_DIRS, OverlayView, PythonShim, SandboxPolicy, bwrap_binary, probe_bwrap
+from .settings import StepSettings, interpreter_dirs
+from .tmpdir import TmpdirView
 
 log = logging.getLogger(__name__)
 
 _DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-_INHERITED = ("PATH", "HOME", "LANG", "LC_ALL", "TZ")
+_INHERITED = ("PATH", "HOME", "LANG", "LC_ALL", "TZ")  # the legacy sandbox's environment
 _SAFE_NAME = re.compile(r"[A-Za-z0-9_.-]+")
-_BWRAP_EXEC = re.compile(rb"^bwrap: execvp (.*?): (.*)$", re.MULTILINE)
+# bwrap, or the wrappers it runs first (sandbox.SandboxPolicy.wrapper), could not exec the command.
+_BWRAP_EXEC = re.compile(rb"^(?:bwrap: execvp|setpriv: failed to execute|prlimit: failed to execute) (.*?): (.*)$",
+                         re.MULTILINE)
+_WRAPPERS = (b"bwrap: ", b"setpriv: ", b"prlimit: ")
+_WATCH_SECONDS = 1.0  # how often a running step's pids and disk use are checked
 _ERR_HEAD = 4096  # stderr bytes kept to recognise bwrap's own failures
 _fallback_warned = False
 
@@ -91,6 +100,8 @@ class _Run:
     kill_reason: str | None = None
     stage: str = "main"  # what _launch was starting, for its error message
     done: bool = False
+    limits: StepLimits = field(default_factory=StepLimits)
+    cgroup: StepCgroup | None = None
 
 
 def _killpg(pgid: int, sig: int) -> None:
@@ -139,6 +150,10 @@ def reap_orphans(root: Path) -> int:
     return killed
 
 
+def _under(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip("/") + "/")
+
+
 def _start_failure(cmd: str, detail: str) -> str:
     if "No such file" in detail:
         detail = "executable file not found in $PATH"
@@ -148,10 +163,13 @@ def _start_failure(cmd: str, detail: str) -> str:
 class LocalProcessExecutor(Executor):
     name = "local"
 
-    def __init__(self, isolation: str = "auto", kill_grace: float = 1.0, python: str | None = None) -> None:
+    def __init__(self, isolation: str | None = None, kill_grace: float = 1.0, python: str | None = None,
+                 settings: StepSettings | None = None) -> None:
         global _fallback_warned
+        settings = settings or StepSettings()
+        isolation = isolation or settings.isolation
         if isolation not in ("auto", "bwrap", "tmpdir"):
-            raise ValueError(f"isolation must be auto, bwrap or tmpdir, not {isolation!r}")
+            raise ValueError(f"isolation must be bwrap or tmpdir, not {isolation!r}")
         self._bwrap: str | None = None
         if isolation != "tmpdir":
             ok, why = probe_bwrap()
@@ -164,9 +182,24 @@ class LocalProcessExecutor(Executor):
                 log.warning("bwrap cannot run (%s); steps get only a per-step cwd and TMPDIR, "
                             "not a private view of /", why)
         self.isolation = "bwrap" if self._bwrap else "tmpdir"
+        if self.isolation == "tmpdir":
+            log.warning("isolation tmpdir: steps run with the daemon's uid, processes and view of the host; "
+                        "they share the daemon's trust (see docs/SECURITY.md)")
         self.kill_grace = kill_grace
+        self._legacy = settings.legacy
+        self._limits = settings.limits
+        self._cgroups: Cgroups | None = None
+        if not self._legacy and (self._limits.pids is not None or self._limits.memory is not None):
+            self._cgroups, why = Cgroups.detect()
+            if self._cgroups is None:
+                log.warning("no cgroup for step limits (%s): the process limit is RLIMIT_NPROC and the memory "
+                            "limit RLIMIT_AS", why)
+        self._policy = None if self._legacy else self._make_policy(settings)
         self._shim = PythonShim(python or sys.executable)
-        self._base_env = {k: os.environ[k] for k in _INHERITED if k in os.environ}
+        if self._legacy:
+            self._base_env = {k: os.environ[k] for k in _INHERITED if k in os.environ}
+        else:
+            self._base_env = {"PATH": _DEFAULT_PATH}  # the host's PATH names the daemon's own dirs
         self._base_env.setdefault("PATH", _DEFAULT_PATH)
         self._lock = threading.Lock()
         self._running: set[str] = set()
@@ -237,14 +270,49 @@ class LocalProcessExecutor(Executor):
 
     # ---- preparation (caller's thread) ------------------------------------------------------
 
-    def _view(self, scratch: Path, working_dir: str | None, prefix: str = "") -> View:
+    def _make_policy(self, settings: StepSettings) -> SandboxPolicy:
+        private = tuple(PRIVATE_DIRS)
+        hidden = [p for p in settings.hide if not any(_under(p, d) for d in private)]  # gone with /tmp already
+        dirs = tuple(p for p in hidden if os.path.isdir(p))
+        rebind, parents = [], {}
+        for d in interpreter_dirs():
+            root = next((h for h in (*dirs, *private) if _under(d, h) and d != h), None)
+            if root is not None:
+                rebind.append(d)
+                p = os.path.dirname(d)
+                chain = []
+                while p != root and _under(p, root):
+                    chain.append(p)
+                    p = os.path.dirname(p)
+                parents.update(dict.fromkeys(reversed(chain)))
+        uid = gid = None
+        setpriv = "setpriv"
+        if os.geteuid() == 0 and settings.uid != 0:
+            uid, gid = settings.uid, settings.gid if settings.gid is not None else settings.uid
+            found = shutil.which("setpriv")
+            if self._bwrap and found is None:
+                raise RuntimeError(f"running steps as uid {uid} needs setpriv (util-linux) on PATH; "
+                                   "install it, or run steps as root with --step-uid 0")
+            setpriv = found or setpriv
+        nproc = None
+        if (self._cgroups is None and self._limits.pids is not None and os.geteuid() != 0
+                and shutil.which("prlimit")):
+            nproc = self._limits.pids  # set inside the step's user namespace: counted per step
+        return SandboxPolicy(hidden_dirs=dirs, hidden_files=tuple(p for p in hidden if p not in dirs),
+                             rebind=tuple(rebind), rebind_parents=tuple(parents), uid=uid, gid=gid,
+                             network=settings.network, setpriv=setpriv,
+                             prlimit_nproc=nproc)
+
+    def _view(self, scratch: Path, working_dir: str | None, prefix: str = "", volumes: list = ()) -> View:
         if self._bwrap:
-            return OverlayView(self._bwrap, scratch, working_dir, prefix)
+            return OverlayView(self._bwrap, scratch, working_dir, prefix, self._policy, volumes)
         return TmpdirView(scratch, working_dir, prefix)
 
     def _env(self, view: View, extra: dict[str, str]) -> dict[str, str]:
         env = dict(self._base_env)
         env["TMPDIR"] = view.tmpdir
+        if not self._legacy:
+            env["HOME"] = view.tmpdir
         env.update(extra)
         env["PATH"] = f"{view.add_shim(self._shim)}:{env.get('PATH') or _DEFAULT_PATH}"
         return env
@@ -252,7 +320,8 @@ class LocalProcessExecutor(Executor):
     def _prepare(self, job: PodJob) -> _Run:
         scratch = job.scratch_dir
         scratch.mkdir(parents=True, exist_ok=True)
-        view = self._view(scratch, job.working_dir)
+        limits = self._limits.for_template(job.resource_limits)
+        view = self._view(scratch, job.working_dir, volumes=job.volumes)
         for f in job.input_files:
             view.place_input(f.path, Path(f.source))
         command = list(job.command) + list(job.args)
@@ -262,13 +331,13 @@ class LocalProcessExecutor(Executor):
             raise ValueError("no command or args to run")
         sidecars = []
         for i, sc in enumerate(job.sidecars):
-            sc_view = self._view(scratch, None, prefix=f"sidecar{i}-")
+            sc_view = self._view(scratch, None, prefix=f"sidecar{i}-", volumes=job.volumes)
             label = sc.name if _SAFE_NAME.fullmatch(sc.name) else str(i)
             sc_argv = sc_view.argv(list(sc.command) + list(sc.args), job.volumes)
             sidecars.append(_Sidecar(sc.name, sc_argv, self._env(sc_view, sc.env), sc_view.cwd,
                                      scratch / f"sidecar-{label}.log"))
         return _Run(job=job, view=view, argv=view.argv(command, job.volumes), env=self._env(view, job.env),
-                    log_path=scratch / "main.log", sidecars=sidecars)
+                    log_path=scratch / "main.log", sidecars=sidecars, limits=limits)
 
     def _send(self, *cmd: object) -> None:
         self._commands.append(cmd)
@@ -308,6 +377,8 @@ class LocalProcessExecutor(Executor):
                 continue
             if kind == "deadline":
                 self._terminate(run, DEADLINE_MESSAGE)
+            elif kind == "watch":
+                self._watch(run)
             else:
                 self._signal(run, signal.SIGKILL)
 
@@ -338,25 +409,53 @@ class LocalProcessExecutor(Executor):
                 phase, msg = ERROR, f"{run.stage} failed to start: {exc}"
             self._results.put(error_result(run.job, phase, msg, run.started_at))
 
+    def _confine(self, run: _Run) -> tuple[object, list[int]]:
+        """The step's cgroup and a preexec hook that joins it and sets the rlimits (None: legacy)."""
+        if self._legacy:
+            return None, []
+        run.stage = "step limits"
+        fds: list[int] = []
+        if self._cgroups is not None:
+            run.cgroup = self._cgroups.create(run.limits.pids, run.limits.memory)
+            fds = run.cgroup.open_procs()
+        has_mem = run.cgroup is not None and run.cgroup.memory_dir is not None
+        rlimits = run.limits.rlimits(pids_by_cgroup=run.cgroup is not None or self._policy_nproc(),
+                                     memory_by_cgroup=has_mem)
+
+        def preexec() -> None:  # in the child before exec: syscalls only
+            join(fds)
+            apply_rlimits(rlimits)
+
+        return preexec, fds
+
+    def _policy_nproc(self) -> bool:
+        return self._policy is not None and self._policy.prlimit_nproc is not None
+
     def _launch(self, run: _Run) -> None:
-        for sc in run.sidecars:
-            run.stage = f"sidecar {sc.name}"
-            with open(sc.log_path, "wb") as sc_log:
-                sc.proc = subprocess.Popen(sc.argv, stdin=self._devnull, stdout=sc_log, stderr=sc_log,
-                                           env=sc.env, cwd=sc.cwd, start_new_session=True)
-        run.stage = "main"
-        r_out, w_out = os.pipe()
-        run.fds[r_out] = True
+        preexec, cg_fds = self._confine(run)
         try:
-            r_err, w_err = os.pipe()
-            run.fds[r_err] = False
+            for sc in run.sidecars:
+                run.stage = f"sidecar {sc.name}"
+                with open(sc.log_path, "wb") as sc_log:
+                    sc.proc = subprocess.Popen(sc.argv, stdin=self._devnull, stdout=sc_log, stderr=sc_log,
+                                               env=sc.env, cwd=sc.cwd, start_new_session=True, preexec_fn=preexec)
+            run.stage = "main"
+            r_out, w_out = os.pipe()
+            run.fds[r_out] = True
             try:
-                run.proc = subprocess.Popen(run.argv, stdin=self._devnull, stdout=w_out, stderr=w_err,
-                                            env=run.env, cwd=run.view.cwd, start_new_session=True)
+                r_err, w_err = os.pipe()
+                run.fds[r_err] = False
+                try:
+                    run.proc = subprocess.Popen(run.argv, stdin=self._devnull, stdout=w_out, stderr=w_err,
+                                                env=run.env, cwd=run.view.cwd, start_new_session=True,
+                                                preexec_fn=preexec)
+                finally:
+                    os.close(w_err)
             finally:
-                os.close(w_err)
+                os.close(w_out)  # only the child keeps the write ends, so EOF means it is gone
         finally:
-            os.close(w_out)  # only the child keeps the write ends, so EOF means it is gone
+            for fd in cg_fds:
+                os.close(fd)
         run.stage = "step setup"
         record_process_groups(run.job.scratch_dir, [run.proc.pid, *(sc.proc.pid for sc in run.sidecars if sc.proc)])
         run.pidfd = os.pidfd_open(run.proc.pid)
@@ -368,6 +467,8 @@ class LocalProcessExecutor(Executor):
         self._runs[run.job.node_id] = run
         if run.job.timeout is not None:
             self._timer(run.job.timeout, "deadline", run)
+        if run.cgroup is not None or (run.limits.storage is not None and not self._legacy):
+            self._timer(_WATCH_SECONDS, "watch", run)
 
     def _abandon(self, run: _Run) -> None:
         """Undo a partial launch: no process, fd or selector entry may outlive it."""
@@ -389,6 +490,9 @@ class LocalProcessExecutor(Executor):
         self._kill_sidecars(run)
         self._runs.pop(run.job.node_id, None)
         run.done = True
+        if run.cgroup is not None:
+            self._note_limits(run)
+            run.cgroup.remove()
 
     def _timer(self, delay: float, kind: str, run: _Run) -> None:
         heapq.heappush(self._timers, (time.monotonic() + delay, next(self._seq), kind, run))
@@ -426,6 +530,37 @@ class LocalProcessExecutor(Executor):
         self._signal(run, signal.SIGTERM)
         self._timer(self.kill_grace, "sigkill", run)
 
+    def _kill_now(self, run: _Run, reason: str) -> None:
+        """A limit was broken: no grace, as the kernel's OOM killer gives none."""
+        if run.kill_reason is None:
+            run.kill_reason = reason
+        self._signal(run, signal.SIGKILL)
+
+    def _watch(self, run: _Run) -> None:
+        lim = run.limits
+        if run.cgroup is not None and lim.pids is not None and run.cgroup.pids_refused():
+            self._kill_now(run, f"process limit reached: the step tried to run more than {lim.pids} processes "
+                                "(pids limit); killed")
+            return
+        if lim.storage is not None:
+            used = disk_usage(run.view.write_roots, lim.storage)
+            if used > lim.storage:
+                self._kill_now(run, lim.storage_message(used))
+                return
+        self._timer(_WATCH_SECONDS, "watch", run)
+
+    def _note_limits(self, run: _Run) -> None:
+        """After the exit: did the cgroup's limits end the step?"""
+        if run.kill_reason is not None or run.exit_code in (0, None):
+            return
+        assert run.cgroup is not None
+        if run.limits.memory is not None and run.cgroup.oom_kills():
+            run.kill_reason = (f"OOMKilled (exit code {run.exit_code}): the step reached its memory limit of "
+                               f"{format_bytes(run.limits.memory)}")
+        elif run.limits.pids is not None and run.cgroup.pids_refused():
+            run.kill_reason = (f"Error (exit code {run.exit_code}): the step reached its process limit of "
+                               f"{run.limits.pids} (pids limit)")
+
     def _kill_sidecars(self, run: _Run) -> None:
         for sc in run.sidecars:
             if sc.proc is not None and sc.proc.returncode is None:
@@ -458,7 +593,7 @@ class LocalProcessExecutor(Executor):
             phase, message = FAILED, run.kill_reason
         elif code is None:
             phase, message = ERROR, "the executor lost track of the process (see the daemon log)"
-        elif code == 1 and self._bwrap and run.err_head.startswith(b"bwrap: ") and not run.out:
+        elif code in (1, 127) and self._bwrap and run.err_head.startswith(_WRAPPERS) and not run.out:
             m = _BWRAP_EXEC.search(run.err_head)
             if m:  # bwrap could not exec the step's command: the container never started
                 phase = FAILED
@@ -466,6 +601,8 @@ class LocalProcessExecutor(Executor):
                 code = None
             else:
                 phase, message = ERROR, run.err_head.decode(errors="replace").splitlines()[0]
+        elif code and not self._legacy and run.limits.exit_reason(code):
+            message = f"{message}: {run.limits.exit_reason(code)}"
         params: dict[str, str | None] = {}
         arts: dict[str, Path | None] = {}
         try:
@@ -483,4 +620,5 @@ class LocalProcessExecutor(Executor):
             arts = {**{a.name: None for a in job.output_artifacts}, **arts}
         run.view.finish()
         return PodResult(job.node_id, phase, code, message, b"".join(run.out).decode("utf-8", errors="replace"),
-                         run.log_path, params, arts, run.started_at, run.finished_at)
+                         run.log_path, params, arts, run.started_at, run.finished_at, isolation=self.isolation,
+                         scratch_dir=job.scratch_dir)
