@@ -28,6 +28,9 @@ def artifacts_path(home: Path) -> Path:
 DAEMON_CONFIG_OPTIONS = {
     "repo": "repo", "pollInterval": "poll_interval", "listen": "listen", "maxRunningWorkflows": "max_running",
     "logLevel": "log_level", "logFormat": "log_format", "isolation": "isolation", "grace": "grace",
+    "stepUid": "step_uid", "stepGid": "step_gid", "stepPids": "step_pids", "stepMemory": "step_memory",
+    "stepCpuSeconds": "step_cpu_seconds", "stepStorage": "step_storage", "stepNetwork": "step_network",
+    "keepScratch": "keep_scratch", "hidePaths": "hide",
 }
 
 

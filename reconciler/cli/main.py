@@ -101,9 +101,6 @@ def get(obj: Context, name: str, namespace: str, output: str | None) -> None:
     """Show a workflow and its node tree."""
     wf = obj.get_or_exit("Workflow", namespace, name)
     print_workflow(wf, output)
-    if output not in ("json", "yaml") and obj.executor_isolation() != "bwrap":
-        err.print(f"note: steps run with isolation '{obj.executor_isolation()}' "
-                  "(no private filesystem view)")
 
 
 @cli.command()

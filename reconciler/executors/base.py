@@ -97,7 +97,8 @@ def exit_message(exit_code: int) -> str:
     return f"Error (exit code {exit_code})"
 
 
-def error_result(job: PodJob, phase: str, message: str, started: float | None = None) -> PodResult:
+def error_result(job: PodJob, phase: str, message: str, started: float | None = None,
+                 isolation: str = "") -> PodResult:
     """The result of a pod that never ran: no exit code, every output missing.
 
     The message is also written as the node's log so `reconciler logs` shows why.
@@ -110,7 +111,8 @@ def error_result(job: PodJob, phase: str, message: str, started: float | None = 
     except OSError:
         pass
     return PodResult(job.node_id, phase, None, message, "", log_path, dict.fromkeys(job.output_parameter_paths),
-                     {a.name: None for a in job.output_artifacts}, started or now, now, scratch_dir=job.scratch_dir)
+                     {a.name: None for a in job.output_artifacts}, started or now, now, isolation,
+                     job.scratch_dir)
 
 
 class Executor(ABC):

@@ -230,7 +230,7 @@ class LocalProcessExecutor(Executor):
             run = self._prepare(job)
         except Exception as exc:  # bad input artifact, unwritable scratch: the pod never started
             log.debug("preparing %s failed", job.node_id, exc_info=True)
-            self._results.put(error_result(job, ERROR, f"{type(exc).__name__}: {exc}"))
+            self._results.put(error_result(job, ERROR, f"{type(exc).__name__}: {exc}", isolation=self.isolation))
             return
         self._send("start", run)
 
@@ -407,7 +407,7 @@ class LocalProcessExecutor(Executor):
                 phase, msg = FAILED, _start_failure(run.argv[0], exc.strerror or str(exc))
             else:
                 phase, msg = ERROR, f"{run.stage} failed to start: {exc}"
-            self._results.put(error_result(run.job, phase, msg, run.started_at))
+            self._results.put(error_result(run.job, phase, msg, run.started_at, self.isolation))
 
     def _confine(self, run: _Run) -> tuple[object, list[int]]:
         """The step's cgroup and a preexec hook that joins it and sets the rlimits (None: legacy)."""

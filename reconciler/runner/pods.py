@@ -6,6 +6,8 @@ pod (a substituted template) and the executor's (a PodJob with host paths)."""
 from __future__ import annotations
 
 import json
+import logging
+import os
 import shutil
 import time
 from pathlib import Path
@@ -17,6 +19,8 @@ from reconciler.executors.base import InputFile, OutputArtifactSpec, PodJob, Pod
 from reconciler.store.base import ObjectStore
 from reconciler.store.errors import AlreadyExists, NotFound
 
+log = logging.getLogger(__name__)
+
 
 def log_path(home: Path, namespace: str, workflow: str, node_id: str) -> Path:
     """Where a pod's log is kept once it has finished."""
@@ -25,6 +29,23 @@ def log_path(home: Path, namespace: str, workflow: str, node_id: str) -> Path:
 
 def run_dir(home: Path, namespace: str, workflow: str) -> Path:
     return Path(home) / "runs" / namespace / workflow
+
+
+def remove_scratch(scratch: Path | None) -> None:
+    """Delete a finished attempt's scratch space (upper layer, private /tmp, outputs), even where the
+    step left directories without write permission."""
+    if scratch is None or not scratch.exists():
+        return
+
+    def retry(func, path, _exc) -> None:  # noqa: ANN001 - shutil's onerror signature
+        parent = os.path.dirname(path)
+        try:
+            os.chmod(parent, 0o700)
+            func(path)
+        except OSError as exc:
+            log.warning("cannot remove %s from scratch space: %s", path, exc)
+
+    shutil.rmtree(scratch, onerror=retry)
 
 
 def save_memo(store: ObjectStore, namespace: str, action: SaveMemo, now: float) -> None:
@@ -146,4 +167,5 @@ def finished_event(home: Path, artifacts: ArtifactRepository, wf_meta: dict, act
         artifact_errors=errors,
         started_at=result.started_at,
         finished_at=result.finished_at,
+        isolation=result.isolation,
     )
