@@ -239,14 +239,14 @@ def test_up_refuses_the_tmpdir_fallback_unless_asked(tmp_path):
     home = tmp_path / "home"
     env = dict(os.environ, RECONCILER_HOME=str(home), RECONCILER_BWRAP="/bin/false")
     proc = subprocess.run([sys.executable, "-m", "reconciler.cli.main", "up", "--listen", f"127.0.0.1:{free_port()}"],
-                          env=env, capture_output=True, text=True, timeout=60)
+                          env=env, capture_output=True, text=True, timeout=60, check=False)
     assert proc.returncode != 0
     assert "bwrap isolation is not available" in proc.stderr and "--isolation tmpdir" in proc.stderr
     # submit --wait runs steps in the CLI: the same refusal, nothing run.
     wf = tmp_path / "wf.yaml"
     wf.write_text(one_step(f"touch {tmp_path}/ran"))
     proc = subprocess.run([sys.executable, "-m", "reconciler.cli.main", "submit", str(wf), "--wait"], env=env,
-                          capture_output=True, text=True, timeout=60)
+                          capture_output=True, text=True, timeout=60, check=False)
     assert proc.returncode != 0 and "RECONCILER_ISOLATION=tmpdir" in proc.stderr
     assert not (tmp_path / "ran").exists()
 
