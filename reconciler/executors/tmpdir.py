@@ -37,6 +37,7 @@ class TmpdirView:
         tmp = scratch / f"{prefix}tmp"
         tmp.mkdir(exist_ok=True)
         self.tmpdir = str(tmp)
+        self.write_roots = [scratch]  # what the storage limit counts (the host's other paths are not private)
 
     def _host(self, path: str) -> Path:
         return Path(self.cwd or "/", path)  # absolute paths stay absolute
