@@ -27,7 +27,6 @@ import os
 import queue
 import re
 import selectors
-import shutil
 import signal
 import subprocess
 import sys
@@ -50,8 +49,8 @@ from .base import (
 )
 from .cgroups import Cgroups, StepCgroup, join
 from .limits import StepLimits, apply_rlimits, disk_usage, format_bytes
-from .sandbox import PRIVATE_DIRS, OverlayView, PythonShim, SandboxPolicy, bwrap_binary, probe_bwrap
-from .settings import StepSettings, interpreter_dirs
+from .sandbox import OverlayView, PythonShim, bwrap_binary, probe_bwrap
+from .settings import StepSettings, build_policy
 from .tmpdir import TmpdirView
 
 log = logging.getLogger(__name__)
@@ -150,10 +149,6 @@ def reap_orphans(root: Path) -> int:
     return killed
 
 
-def _under(path: str, root: str) -> bool:
-    return path == root or path.startswith(root.rstrip("/") + "/")
-
-
 def _start_failure(cmd: str, detail: str) -> str:
     if "No such file" in detail:
         detail = "executable file not found in $PATH"
@@ -194,7 +189,8 @@ class LocalProcessExecutor(Executor):
             if self._cgroups is None:
                 log.warning("no cgroup for step limits (%s): the process limit is RLIMIT_NPROC and the memory "
                             "limit RLIMIT_AS", why)
-        self._policy = None if self._legacy else self._make_policy(settings)
+        self._policy = None if self._legacy else build_policy(settings, bwrap=self._bwrap is not None,
+                                                              cgroups=self._cgroups is not None)
         self._shim = PythonShim(python or sys.executable)
         if self._legacy:
             self._base_env = {k: os.environ[k] for k in _INHERITED if k in os.environ}
@@ -269,39 +265,6 @@ class LocalProcessExecutor(Executor):
         self._shim.close()
 
     # ---- preparation (caller's thread) ------------------------------------------------------
-
-    def _make_policy(self, settings: StepSettings) -> SandboxPolicy:
-        private = tuple(PRIVATE_DIRS)
-        hidden = [p for p in settings.hide if not any(_under(p, d) for d in private)]  # gone with /tmp already
-        dirs = tuple(p for p in hidden if os.path.isdir(p))
-        rebind, parents = [], {}
-        for d in interpreter_dirs():
-            root = next((h for h in (*dirs, *private) if _under(d, h) and d != h), None)
-            if root is not None:
-                rebind.append(d)
-                p = os.path.dirname(d)
-                chain = []
-                while p != root and _under(p, root):
-                    chain.append(p)
-                    p = os.path.dirname(p)
-                parents.update(dict.fromkeys(reversed(chain)))
-        uid = gid = None
-        setpriv = "setpriv"
-        if os.geteuid() == 0 and settings.uid != 0:
-            uid, gid = settings.uid, settings.gid if settings.gid is not None else settings.uid
-            found = shutil.which("setpriv")
-            if self._bwrap and found is None:
-                raise RuntimeError(f"running steps as uid {uid} needs setpriv (util-linux) on PATH; "
-                                   "install it, or run steps as root with --step-uid 0")
-            setpriv = found or setpriv
-        nproc = None
-        if (self._cgroups is None and self._limits.pids is not None and os.geteuid() != 0
-                and shutil.which("prlimit")):
-            nproc = self._limits.pids  # set inside the step's user namespace: counted per step
-        return SandboxPolicy(hidden_dirs=dirs, hidden_files=tuple(p for p in hidden if p not in dirs),
-                             rebind=tuple(rebind), rebind_parents=tuple(parents), uid=uid, gid=gid,
-                             network=settings.network, setpriv=setpriv,
-                             prlimit_nproc=nproc)
 
     def _view(self, scratch: Path, working_dir: str | None, prefix: str = "", volumes: list = ()) -> View:
         if self._bwrap:

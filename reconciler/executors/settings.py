@@ -10,12 +10,14 @@ some daemons use). ``uid 0`` keeps steps as root (not recommended).
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .limits import StepLimits
+from .sandbox import PRIVATE_DIRS, SandboxPolicy
 
 DEFAULT_STEP_UID = 10001
 ISOLATIONS = ("bwrap", "tmpdir")
@@ -58,3 +60,41 @@ def interpreter_dirs() -> tuple[str, ...]:
     dirs = {os.path.realpath(sys.prefix), os.path.realpath(sys.base_prefix),
             os.path.dirname(os.path.dirname(os.path.realpath(sys.executable)))}
     return tuple(sorted(d for d in dirs if d != "/"))
+
+
+def _under(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip("/") + "/")
+
+
+def build_policy(settings: StepSettings, *, bwrap: bool, cgroups: bool) -> SandboxPolicy:
+    """The bwrap sandbox these settings describe, on this host (who we run as, what tools exist)."""
+    private = tuple(PRIVATE_DIRS)
+    hidden = [p for p in settings.hide if not any(_under(p, d) for d in private)]  # gone with /tmp already
+    dirs = tuple(p for p in hidden if os.path.isdir(p))
+    # The python shim's interpreter may live under a hidden dir (pyenv in the daemon's home): bind
+    # it back read-only, through parents made 0755 (bwrap would make them 0700, root's).
+    rebind, parents = [], {}
+    for d in interpreter_dirs():
+        root = next((h for h in (*dirs, *private) if _under(d, h) and d != h), None)
+        if root is not None:
+            rebind.append(d)
+            chain, p = [], os.path.dirname(d)
+            while p != root and _under(p, root):
+                chain.append(p)
+                p = os.path.dirname(p)
+            parents.update(dict.fromkeys(reversed(chain)))
+    uid = gid = None
+    setpriv = "setpriv"
+    if os.geteuid() == 0 and settings.uid != 0:
+        uid, gid = settings.uid, settings.gid if settings.gid is not None else settings.uid
+        found = shutil.which("setpriv")
+        if bwrap and found is None:
+            raise RuntimeError(f"running steps as uid {uid} needs setpriv (util-linux) on PATH; "
+                               "install it, or run steps as root with --step-uid 0")
+        setpriv = found or setpriv
+    nproc = None
+    if not cgroups and settings.limits.pids is not None and os.geteuid() != 0 and shutil.which("prlimit"):
+        nproc = settings.limits.pids  # set inside the step's user namespace: counted per step
+    return SandboxPolicy(hidden_dirs=dirs, hidden_files=tuple(p for p in hidden if p not in dirs),
+                         rebind=tuple(rebind), rebind_parents=tuple(parents), uid=uid, gid=gid,
+                         network=settings.network, setpriv=setpriv, prlimit_nproc=nproc)

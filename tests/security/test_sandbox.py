@@ -197,34 +197,20 @@ def test_fork_bomb_is_stopped_with_a_clear_message(env):
     assert daemon.proc.poll() is None
 
 
-def test_memory_hog_is_stopped_with_a_clear_message(env):
+@pytest.mark.parametrize("script,limits,message,never", [
+    pytest.param("python -c \"x = b'x' * (400 << 20); print(len(x))\"", "memory: 64Mi",
+                 "OOMKilled (exit code 137): the step reached its memory limit of 64Mi", "419430400", id="memory-hog"),
+    pytest.param("set -e; head -c 50000000 /dev/zero > /tmp/big; echo wrote", "ephemeral-storage: 8Mi",
+                 "a file reached the step's size limit of 8Mi (SIGXFSZ)", "wrote", id="big-file"),
+    pytest.param("i=0; while [ $i -lt 40 ]; do head -c 1000000 /dev/zero > /tmp/f$i; i=$((i+1)); done; sleep 30; "
+                 "echo wrote", "ephemeral-storage: 8Mi", "ephemeral storage limit exceeded", "wrote", id="many-files"),
+])
+def test_limit_stops_the_step_with_a_clear_message(env, script, limits, message, never):
     daemon, _ = env
-    text = one_step("python -c \"x = b'x' * (400 << 20); print(len(x))\"", limits="memory: 64Mi")
-    name = submit(daemon, text)
-    wf = wait(daemon, name)
-    node = next(iter(pods(wf).values()))
-    assert node["phase"] == "Failed", node
-    assert "memory limit of 64Mi" in node["message"], node
-    assert "419430400" not in logs(daemon, name)
-
-
-def test_big_file_is_stopped_with_a_clear_message(env):
-    daemon, _ = env
-    name = submit(daemon, one_step("set -e; head -c 50000000 /dev/zero > /tmp/big; echo wrote", limits="ephemeral-storage: 8Mi"))
-    wf = wait(daemon, name)
-    node = next(iter(pods(wf).values()))
-    assert node["phase"] == "Failed" and "size limit of 8Mi" in node["message"], node
-    assert "wrote" not in logs(daemon, name)
-
-
-def test_many_files_are_stopped_at_the_storage_limit(env):
-    daemon, _ = env
-    script = "i=0; while [ $i -lt 40 ]; do head -c 1000000 /dev/zero > /tmp/f$i; i=$((i+1)); done; sleep 30; echo done"
-    name = submit(daemon, one_step(script, limits="ephemeral-storage: 8Mi"))
-    wf = wait(daemon, name)
-    node = next(iter(pods(wf).values()))
-    assert node["phase"] == "Failed" and "ephemeral storage limit exceeded" in node["message"], node
-    assert "done" not in logs(daemon, name)
+    name = submit(daemon, one_step(script, limits=limits))
+    node = next(iter(pods(wait(daemon, name)).values()))
+    assert node["phase"] == "Failed" and message in node["message"], node
+    assert never not in logs(daemon, name)
 
 
 def test_scratch_space_is_removed_when_a_step_ends(env):
