@@ -316,6 +316,24 @@ def test_volume_shared_by_sequential_jobs(ex, tmp_path):
     r = run1(ex, sh(tmp_path, "r", f"cat {mount}/hello_world.txt", volumes=v))
     assert w.phase == r.phase == SUCCEEDED
     assert r.stdout == "hello world\n" and (vol / "hello_world.txt").read_text() == "hello world\n"
+    assert not os.path.lexists(mount) or ex.isolation == "bwrap"  # tmpdir: its host symlink is gone
+
+
+def test_tmpdir_volume_link_stays_while_another_step_uses_it(tmp_path):
+    e = LocalProcessExecutor(isolation="tmpdir", kill_grace=0.5)
+    vol, mount = tmp_path / "vol", tmp_path / "mnt" / "vol"
+    vol.mkdir()
+    try:
+        e.start(sh(tmp_path, "long", f"while [ ! -f {vol}/go ]; do sleep 0.05; done; cat {mount}/x", volumes=[Volume(vol, str(mount))]))
+        e.start(sh(tmp_path, "short", f"echo data > {mount}/x", volumes=[Volume(vol, str(mount))]))
+        (short,) = e.poll(20)
+        assert (short.node_id, short.phase) == ("short", SUCCEEDED) and mount.is_symlink()  # long still uses it
+        (vol / "go").write_text("")
+        (long,) = e.poll(20)
+    finally:
+        e.close()
+    assert (long.phase, long.stdout) == (SUCCEEDED, "data\n")
+    assert not os.path.lexists(mount)
 
 
 # ---- deadlines, kill, orphans, sidecars -----------------------------------------------------

@@ -77,6 +77,7 @@ class _Sidecar:
     cwd: str | None
     log_path: Path
     proc: subprocess.Popen | None = None
+    view: View | None = None
 
 
 @dataclass(eq=False)
@@ -298,7 +299,7 @@ class LocalProcessExecutor(Executor):
             label = sc.name if _SAFE_NAME.fullmatch(sc.name) else str(i)
             sc_argv = sc_view.argv(list(sc.command) + list(sc.args), job.volumes)
             sidecars.append(_Sidecar(sc.name, sc_argv, self._env(sc_view, sc.env), sc_view.cwd,
-                                     scratch / f"sidecar-{label}.log"))
+                                     scratch / f"sidecar-{label}.log", view=sc_view))
         return _Run(job=job, view=view, argv=view.argv(command, job.volumes), env=self._env(view, job.env),
                     log_path=scratch / "main.log", sidecars=sidecars, limits=limits)
 
@@ -366,6 +367,8 @@ class LocalProcessExecutor(Executor):
             self._launch(run)
         except Exception as exc:  # noqa: BLE001 - one bad step must never stop the supervisor
             self._abandon(run)
+            for view in [run.view, *(sc.view for sc in run.sidecars if sc.view is not None)]:
+                view.finish()
             if run.stage == "main" and isinstance(exc, (FileNotFoundError, PermissionError)):
                 phase, msg = FAILED, _start_failure(run.argv[0], exc.strerror or str(exc))
             else:
@@ -581,7 +584,8 @@ class LocalProcessExecutor(Executor):
             phase, message = ERROR, f"collecting outputs failed: {exc}"
             params = {**dict.fromkeys(job.output_parameter_paths), **params}
             arts = {**{a.name: None for a in job.output_artifacts}, **arts}
-        run.view.finish()
+        for view in [run.view, *(sc.view for sc in run.sidecars if sc.view is not None)]:
+            view.finish()
         return PodResult(job.node_id, phase, code, message, b"".join(run.out).decode("utf-8", errors="replace"),
                          run.log_path, params, arts, run.started_at, run.finished_at, isolation=self.isolation,
                          scratch_dir=job.scratch_dir)

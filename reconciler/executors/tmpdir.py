@@ -21,6 +21,9 @@ from .sandbox import PythonShim, _place, _read_param, copy_merged
 
 log = logging.getLogger(__name__)
 
+_links_lock = threading.Lock()
+_links: dict[Path, int] = {}  # host symlinks made for volumes -> running steps using them
+
 
 class TmpdirView:
     """Best-effort fallback: a per-step cwd and TMPDIR, but the host's real ``/`` (see module doc)."""
@@ -38,6 +41,7 @@ class TmpdirView:
         tmp.mkdir(exist_ok=True)
         self.tmpdir = str(tmp)
         self.write_roots = [scratch]  # what the storage limit counts (the host's other paths are not private)
+        self._linked: list[tuple[Path, Path]] = []
 
     def _host(self, path: str) -> Path:
         return Path(self.cwd or "/", path)  # absolute paths stay absolute
@@ -63,13 +67,16 @@ class TmpdirView:
 
     def _link_volume(self, v: Volume) -> None:
         mount = self._host(v.mount_path)
-        if mount.is_symlink() or not mount.exists():
-            mount.parent.mkdir(parents=True, exist_ok=True)
-            tmp = mount.with_name(f".{mount.name}.{os.getpid()}.{threading.get_ident()}")
-            os.symlink(v.host_dir, tmp)
-            os.replace(tmp, mount)  # atomic, so concurrent steps never see it missing
-        else:
-            log.warning("tmpdir isolation: %s exists on the host; the volume is not mounted there", mount)
+        with _links_lock:
+            if mount.is_symlink() or not mount.exists():
+                mount.parent.mkdir(parents=True, exist_ok=True)
+                tmp = mount.with_name(f".{mount.name}.{os.getpid()}.{threading.get_ident()}")
+                os.symlink(v.host_dir, tmp)
+                os.replace(tmp, mount)  # atomic, so concurrent steps never see it missing
+                _links[mount] = _links.get(mount, 0) + 1
+                self._linked.append((mount, Path(v.host_dir)))
+            else:
+                log.warning("tmpdir isolation: %s exists on the host; the volume is not mounted there", mount)
 
     def read_param(self, path: str) -> str | None:
         return _read_param(self._host(path))
@@ -83,4 +90,17 @@ class TmpdirView:
         return os.path.lexists(dest)
 
     def finish(self) -> None:
-        return None
+        """Remove the volume symlinks once the last step using them is done (they are host paths)."""
+        with _links_lock:
+            for mount, target in self._linked:
+                left = _links.get(mount, 1) - 1
+                if left > 0:
+                    _links[mount] = left
+                    continue
+                _links.pop(mount, None)
+                try:
+                    if os.readlink(mount) == str(target):
+                        mount.unlink()
+                except OSError:
+                    pass
+            self._linked.clear()
