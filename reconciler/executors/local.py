@@ -505,8 +505,7 @@ class LocalProcessExecutor(Executor):
     def _watch(self, run: _Run) -> None:
         lim = run.limits
         if run.cgroup is not None and lim.pids is not None and run.cgroup.pids_refused():
-            self._kill_now(run, f"process limit reached: the step tried to run more than {lim.pids} processes "
-                                "(pids limit); killed")
+            self._kill_now(run, f"the step reached its process limit of {lim.pids} (pids limit); killed")
             return
         if lim.storage is not None:
             used = disk_usage(run.view.write_roots, lim.storage)

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from reconciler.executors import probe_bwrap
+from reconciler.executors.settings import daemon_paths
 from tests.conftest import run_cli
 from tests.test_api_support import TOKEN, WEBHOOK_SECRET, Daemon, free_port, start_daemon
 
@@ -30,14 +31,18 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Daemon, Path
     tmp = tmp_path_factory.mktemp("sandbox")
     home = tmp / "home"
     home.mkdir()
+    # Outside /tmp, which every step has privately anyway: these must be hidden by name.
     secret = Path(tempfile.mkstemp(prefix="reconciler-hidden-", dir="/var/lib")[1])
     secret.write_text("HIDDEN-FILE-CONTENT\n")
-    daemon = start_daemon(home, tmp, "--step-pids", str(PIDS), "--hide", str(secret))
+    config = Path(tempfile.mkstemp(prefix="reconciler-config-", suffix=".yaml", dir="/var/lib")[1])
+    config.write_text(f"# CONFIG-FILE-CONTENT\nstepPids: {PIDS}\nhidePaths: [{secret}]\n")
+    daemon = start_daemon(home, tmp, "--config", str(config))
     try:
-        yield daemon, secret
+        yield daemon, [secret, config]
     finally:
         daemon.stop()
         secret.unlink()
+        config.unlink()
 
 
 def submit(daemon: Daemon, text: str) -> str:
@@ -124,12 +129,12 @@ def test_step_runs_as_an_unprivileged_uid(env):
 
 
 def test_step_cannot_read_the_data_directory_or_hidden_files(env):
-    daemon, secret = env
+    daemon, (secret, config) = env
     first = submit(daemon, one_step("echo other-workflow-output > /tmp/o; echo logged-line-xyz"))
     wait(daemon, first)
     home = daemon.home
     script = f"""
-cat {home}/store.db {secret}
+cat {home}/store.db {secret} {config}
 ls -laR {home}
 cat {home}/logs/*/*/* {home}/runs/*/*/*/tmp/o
 find / -xdev -name store.db 2>/dev/null
@@ -137,10 +142,20 @@ find / -xdev -name store.db 2>/dev/null
     name = submit(daemon, one_step(script))
     wf = wait(daemon, name)
     out = logs(daemon, name)
-    assert "SQLite format 3" not in out and "HIDDEN-FILE-CONTENT" not in out
+    assert "SQLite format 3" not in out and "HIDDEN-FILE-CONTENT" not in out and "CONFIG-FILE-CONTENT" not in out
     assert "logged-line-xyz" not in out and "other-workflow-output" not in out
     assert str(home / "store.db") not in out.replace(f"cat: {home}/store.db", "")
     assert next(iter(pods(wf).values()))["isolation"] == "bwrap"
+
+
+def test_secret_files_and_the_daemon_home_are_among_the_hidden_paths(tmp_path):
+    token, hook, user_home = tmp_path / "token", tmp_path / "hook", tmp_path / "user"
+    for p in (token, hook):
+        p.write_text("x")
+    user_home.mkdir()
+    hidden = daemon_paths(tmp_path / "data", {"RECONCILER_API_TOKEN_FILE": str(token), "HOME": str(user_home),
+                                              "RECONCILER_WEBHOOK_SECRET_FILE": str(hook)})
+    assert {str(token), str(hook), str(user_home)} <= set(hidden)
 
 
 def test_concurrent_step_sees_neither_tmp_nor_processes_and_cannot_kill(env):
@@ -193,7 +208,7 @@ def test_fork_bomb_is_stopped_with_a_clear_message(env):
     name = submit(daemon, one_step("b() { b | b & }; b; sleep 60"))
     wf = wait(daemon, name)
     node = next(iter(pods(wf).values()))
-    assert node["phase"] == "Failed" and f"more than {PIDS} processes" in node["message"], node
+    assert node["phase"] == "Failed" and f"process limit of {PIDS} (pids limit)" in node["message"], node
     assert daemon.proc.poll() is None
 
 
