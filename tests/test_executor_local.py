@@ -29,6 +29,7 @@ from reconciler.executors import (
     probe_bwrap,
 )
 from reconciler.executors import local as local_mod
+from reconciler.executors.limits import StepLimits
 from reconciler.executors.settings import StepSettings
 
 BWRAP = probe_bwrap()[0]
@@ -460,3 +461,12 @@ def test_inprocess_many_jobs_and_poll_waits(tmp_path):
     t = time.monotonic()
     assert e.poll(0.2) == []
     assert time.monotonic() - t >= 0.15  # an idle poll waits instead of spinning the engine loop
+
+
+def test_cpu_time_limit_names_itself(tmp_path):
+    e = LocalProcessExecutor(kill_grace=0.5, settings=StepSettings(limits=StepLimits(cpu_seconds=1)))
+    try:
+        r = run1(e, sh(tmp_path, "n", "while :; do :; done"))
+    finally:
+        e.close()
+    assert r.phase == FAILED and r.message == "Error (exit code 152): a process used its CPU time limit of 1s (SIGXCPU)"
