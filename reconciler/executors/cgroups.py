@@ -118,11 +118,14 @@ class Cgroups:
     def create(self, pids: int | None, memory: int | None) -> StepCgroup:
         name = f"{os.getpid()}-{next(_seq)}"
         made: list[Path] = []
+        # Moving a process into a v1 hierarchy costs milliseconds (the kernel waits for RCU), so a
+        # step joins the memory hierarchy only when it has a memory limit.
+        wanted = {c: d for c, d in self.dirs.items() if c == "pids" or memory is not None}
         try:
-            for d in dict.fromkeys(self.dirs.values()):
+            for d in dict.fromkeys(wanted.values()):
                 (d / name).mkdir()
                 made.append(d / name)
-            memory_dir = self.dirs["memory"] / name if "memory" in self.dirs else None
+            memory_dir = wanted["memory"] / name if "memory" in wanted else None
             group = StepCgroup(made, self.dirs["pids"] / name, memory_dir, self.v2)
             if pids is not None:
                 _write(group.pids_dir / "pids.max", str(pids))
