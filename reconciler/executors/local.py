@@ -33,6 +33,7 @@ import sys
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -102,6 +103,7 @@ class _Run:
     done: bool = False
     limits: StepLimits = field(default_factory=StepLimits)
     cgroup: StepCgroup | None = None
+    cgroup_fds: list[int] = field(default_factory=list)  # its cgroup.procs, open until the spawn
 
 
 def _killpg(pgid: int, sig: int) -> None:
@@ -375,15 +377,15 @@ class LocalProcessExecutor(Executor):
                 phase, msg = ERROR, f"{run.stage} failed to start: {exc}"
             self._results.put(error_result(run.job, phase, msg, run.started_at, self.isolation))
 
-    def _confine(self, run: _Run) -> tuple[object, list[int]]:
-        """The step's cgroup and a preexec hook that joins it and sets the rlimits (None: legacy)."""
+    def _confine(self, run: _Run) -> Callable[[], None] | None:
+        """Make the step's cgroup; a preexec hook that joins it and sets the rlimits (None: legacy)."""
         if self._legacy:
-            return None, []
+            return None
         run.stage = "step limits"
         fds: list[int] = []
         if self._cgroups is not None:
             run.cgroup = self._cgroups.create(run.limits.pids, run.limits.memory)
-            fds = run.cgroup.open_procs()
+            run.cgroup_fds = fds = run.cgroup.open_procs()
         has_mem = run.cgroup is not None and run.cgroup.memory_dir is not None
         rlimits = run.limits.rlimits(pids_by_cgroup=run.cgroup is not None or self._policy_nproc(),
                                      memory_by_cgroup=has_mem)
@@ -392,36 +394,37 @@ class LocalProcessExecutor(Executor):
             join(fds)
             apply_rlimits(rlimits)
 
-        return preexec, fds
+        return preexec
+
+    def _close_cgroup_fds(self, run: _Run) -> None:
+        for fd in run.cgroup_fds:
+            os.close(fd)
+        run.cgroup_fds = []
 
     def _policy_nproc(self) -> bool:
         return self._policy is not None and self._policy.prlimit_nproc is not None
 
     def _launch(self, run: _Run) -> None:
-        preexec, cg_fds = self._confine(run)
+        preexec = self._confine(run)
+        for sc in run.sidecars:
+            run.stage = f"sidecar {sc.name}"
+            with open(sc.log_path, "wb") as sc_log:
+                sc.proc = subprocess.Popen(sc.argv, stdin=self._devnull, stdout=sc_log, stderr=sc_log,
+                                           env=sc.env, cwd=sc.cwd, start_new_session=True, preexec_fn=preexec)
+        run.stage = "main"
+        r_out, w_out = os.pipe()
+        run.fds[r_out] = True
         try:
-            for sc in run.sidecars:
-                run.stage = f"sidecar {sc.name}"
-                with open(sc.log_path, "wb") as sc_log:
-                    sc.proc = subprocess.Popen(sc.argv, stdin=self._devnull, stdout=sc_log, stderr=sc_log,
-                                               env=sc.env, cwd=sc.cwd, start_new_session=True, preexec_fn=preexec)
-            run.stage = "main"
-            r_out, w_out = os.pipe()
-            run.fds[r_out] = True
+            r_err, w_err = os.pipe()
+            run.fds[r_err] = False
             try:
-                r_err, w_err = os.pipe()
-                run.fds[r_err] = False
-                try:
-                    run.proc = subprocess.Popen(run.argv, stdin=self._devnull, stdout=w_out, stderr=w_err,
-                                                env=run.env, cwd=run.view.cwd, start_new_session=True,
-                                                preexec_fn=preexec)
-                finally:
-                    os.close(w_err)
+                run.proc = subprocess.Popen(run.argv, stdin=self._devnull, stdout=w_out, stderr=w_err,
+                                            env=run.env, cwd=run.view.cwd, start_new_session=True, preexec_fn=preexec)
             finally:
-                os.close(w_out)  # only the child keeps the write ends, so EOF means it is gone
+                os.close(w_err)
         finally:
-            for fd in cg_fds:
-                os.close(fd)
+            os.close(w_out)  # only the child keeps the write ends, so EOF means it is gone
+        self._close_cgroup_fds(run)
         run.stage = "step setup"
         record_process_groups(run.job.scratch_dir, [run.proc.pid, *(sc.proc.pid for sc in run.sidecars if sc.proc)])
         run.pidfd = os.pidfd_open(run.proc.pid)
@@ -456,6 +459,7 @@ class LocalProcessExecutor(Executor):
         self._kill_sidecars(run)
         self._runs.pop(run.job.node_id, None)
         run.done = True
+        self._close_cgroup_fds(run)
         if run.cgroup is not None:
             self._note_limits(run)
             run.cgroup.remove()
