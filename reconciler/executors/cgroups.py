@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 import logging
 import os
+import shlex
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -155,9 +156,12 @@ class StepCgroup:
         self.memory_dir = memory_dir
         self.v2 = v2
 
-    def open_procs(self) -> list[int]:
-        """fds of each hierarchy's cgroup.procs, to write "0" into from the child before exec."""
-        return [os.open(d / "cgroup.procs", os.O_WRONLY | os.O_CLOEXEC) for d in self.dirs]
+    def join_argv(self) -> list[str]:
+        """A prefix for the step's command line that moves the process into this cgroup, then execs
+        the rest. The move happens in the child, so its cost (in v1 the kernel waits for an RCU
+        grace period) never stalls the executor's supervisor thread."""
+        writes = " && ".join(f"echo 0 > {shlex.quote(str(d / 'cgroup.procs'))}" for d in self.dirs)
+        return ["/bin/sh", "-c", f'{writes} && exec "$0" "$@"']
 
     def pids_refused(self) -> int:
         """How many forks the pids limit has refused."""
@@ -174,9 +178,3 @@ class StepCgroup:
                 d.rmdir()
             except OSError as exc:  # still busy: the next daemon start removes it
                 log.debug("cannot remove cgroup %s: %s", d, exc)
-
-
-def join(fds: list[int]) -> None:
-    """Move the calling process into the step's cgroups; run in the child between fork and exec."""
-    for fd in fds:
-        os.write(fd, b"0")

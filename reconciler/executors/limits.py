@@ -100,8 +100,17 @@ class StepLimits:
                 f"(limit {format_bytes(self.storage)}); killed")
 
 
+_PRLIMIT_NAMES = {resource.RLIMIT_NPROC: "nproc", resource.RLIMIT_AS: "as", resource.RLIMIT_CPU: "cpu",
+                  resource.RLIMIT_FSIZE: "fsize"}
+
+
+def prlimit_argv(prlimit: str, rlimits: list[tuple[int, tuple[int, int]]]) -> list[str]:
+    """A command-line prefix that sets ``rlimits`` and execs the rest (util-linux ``prlimit``)."""
+    return [prlimit, *(f"--{_PRLIMIT_NAMES[w]}={soft}:{hard}" for w, (soft, hard) in rlimits), "--"]
+
+
 def apply_rlimits(rlimits: list[tuple[int, tuple[int, int]]]) -> None:
-    """Set rlimits on the calling process; run in the child between fork and exec."""
+    """Set rlimits on the calling process; run in the child between fork and exec (without prlimit)."""
     for which, value in rlimits:
         resource.setrlimit(which, value)
 

@@ -27,6 +27,7 @@ import os
 import queue
 import re
 import selectors
+import shutil
 import signal
 import subprocess
 import sys
@@ -48,8 +49,8 @@ from .base import (
     error_result,
     exit_message,
 )
-from .cgroups import Cgroups, StepCgroup, join
-from .limits import StepLimits, apply_rlimits, disk_usage, format_bytes
+from .cgroups import Cgroups, StepCgroup
+from .limits import StepLimits, apply_rlimits, disk_usage, format_bytes, prlimit_argv
 from .sandbox import OverlayView, PythonShim, bwrap_binary, probe_bwrap
 from .settings import StepSettings, build_policy
 from .tmpdir import TmpdirView
@@ -103,7 +104,6 @@ class _Run:
     done: bool = False
     limits: StepLimits = field(default_factory=StepLimits)
     cgroup: StepCgroup | None = None
-    cgroup_fds: list[int] = field(default_factory=list)  # its cgroup.procs, open until the spawn
 
 
 def _killpg(pgid: int, sig: int) -> None:
@@ -194,6 +194,7 @@ class LocalProcessExecutor(Executor):
                             "limit RLIMIT_AS", why)
         self._policy = None if self._legacy else build_policy(settings, bwrap=self._bwrap is not None,
                                                               cgroups=self._cgroups is not None)
+        self._prlimit = shutil.which("prlimit")
         self._shim = PythonShim(python or sys.executable)
         if self._legacy:
             self._base_env = {k: os.environ[k] for k in _INHERITED if k in os.environ}
@@ -377,39 +378,33 @@ class LocalProcessExecutor(Executor):
                 phase, msg = ERROR, f"{run.stage} failed to start: {exc}"
             self._results.put(error_result(run.job, phase, msg, run.started_at, self.isolation))
 
-    def _confine(self, run: _Run) -> Callable[[], None] | None:
-        """Make the step's cgroup; a preexec hook that joins it and sets the rlimits (None: legacy)."""
+    def _confine(self, run: _Run) -> tuple[list[str], Callable[[], None] | None]:
+        """Make the step's cgroup; the command prefix that joins it and sets the rlimits, done in
+        the child by `sh` and `prlimit` so the supervisor spawns with a plain vfork (a preexec hook
+        only where prlimit is missing)."""
         if self._legacy:
-            return None
+            return [], None
         run.stage = "step limits"
-        fds: list[int] = []
+        prefix: list[str] = []
         if self._cgroups is not None:
             run.cgroup = self._cgroups.create(run.limits.pids, run.limits.memory)
-            run.cgroup_fds = fds = run.cgroup.open_procs()
+            prefix = run.cgroup.join_argv()
         has_mem = run.cgroup is not None and run.cgroup.memory_dir is not None
         rlimits = run.limits.rlimits(pids_by_cgroup=run.cgroup is not None or self._policy_nproc(),
                                      memory_by_cgroup=has_mem)
-
-        def preexec() -> None:  # in the child before exec: syscalls only
-            join(fds)
-            apply_rlimits(rlimits)
-
-        return preexec
-
-    def _close_cgroup_fds(self, run: _Run) -> None:
-        for fd in run.cgroup_fds:
-            os.close(fd)
-        run.cgroup_fds = []
+        if rlimits and self._prlimit:
+            return prefix + prlimit_argv(self._prlimit, rlimits), None
+        return prefix, (lambda: apply_rlimits(rlimits)) if rlimits else None
 
     def _policy_nproc(self) -> bool:
         return self._policy is not None and self._policy.prlimit_nproc is not None
 
     def _launch(self, run: _Run) -> None:
-        preexec = self._confine(run)
+        prefix, preexec = self._confine(run)
         for sc in run.sidecars:
             run.stage = f"sidecar {sc.name}"
             with open(sc.log_path, "wb") as sc_log:
-                sc.proc = subprocess.Popen(sc.argv, stdin=self._devnull, stdout=sc_log, stderr=sc_log,
+                sc.proc = subprocess.Popen(prefix + sc.argv, stdin=self._devnull, stdout=sc_log, stderr=sc_log,
                                            env=sc.env, cwd=sc.cwd, start_new_session=True, preexec_fn=preexec)
         run.stage = "main"
         r_out, w_out = os.pipe()
@@ -418,13 +413,12 @@ class LocalProcessExecutor(Executor):
             r_err, w_err = os.pipe()
             run.fds[r_err] = False
             try:
-                run.proc = subprocess.Popen(run.argv, stdin=self._devnull, stdout=w_out, stderr=w_err,
+                run.proc = subprocess.Popen(prefix + run.argv, stdin=self._devnull, stdout=w_out, stderr=w_err,
                                             env=run.env, cwd=run.view.cwd, start_new_session=True, preexec_fn=preexec)
             finally:
                 os.close(w_err)
         finally:
             os.close(w_out)  # only the child keeps the write ends, so EOF means it is gone
-        self._close_cgroup_fds(run)
         run.stage = "step setup"
         record_process_groups(run.job.scratch_dir, [run.proc.pid, *(sc.proc.pid for sc in run.sidecars if sc.proc)])
         run.pidfd = os.pidfd_open(run.proc.pid)
@@ -459,7 +453,6 @@ class LocalProcessExecutor(Executor):
         self._kill_sidecars(run)
         self._runs.pop(run.job.node_id, None)
         run.done = True
-        self._close_cgroup_fds(run)
         if run.cgroup is not None:
             self._note_limits(run)
             run.cgroup.remove()
@@ -562,7 +555,8 @@ class LocalProcessExecutor(Executor):
             phase, message = FAILED, run.kill_reason
         elif code is None:
             phase, message = ERROR, "the executor lost track of the process (see the daemon log)"
-        elif code in (1, 127) and self._bwrap and run.err_head.startswith(_WRAPPERS) and not run.out:
+        elif code in (1, 127) and (self._bwrap or not self._legacy) and run.err_head.startswith(_WRAPPERS) \
+                and not run.out:
             m = _BWRAP_EXEC.search(run.err_head)
             if m:  # bwrap could not exec the step's command: the container never started
                 phase = FAILED
