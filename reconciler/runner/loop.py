@@ -28,7 +28,7 @@ from reconciler.runner import leases
 from reconciler.runner.controls import SHUTDOWN_MESSAGES, apply_controls
 from reconciler.runner.locks import LockManager, holder_is_stale, namespace_cap, requests_for
 from reconciler.runner.patching import status_patch
-from reconciler.runner.pods import build_job, finished_event, remove_scratch, run_dir, save_memo
+from reconciler.runner.pods import build_job, finished_event, remove_scratch_later, run_dir, save_memo
 from reconciler.store.base import ObjectStore
 from reconciler.store.errors import Conflict, NotFound
 
@@ -259,7 +259,7 @@ class WorkflowRunner:
                 continue
             event = finished_event(self.home, self.artifacts, op.wf["metadata"], action, result, self._log_dirs)
             if not self.keep_scratch:
-                remove_scratch(result.scratch_dir)  # its log and outputs are saved now
+                remove_scratch_later(result.scratch_dir)  # its log and outputs are saved now
             op.on_pod_finished(event)
             log.debug("workflow %s/%s: node %s %s", *_key(op.wf), result.node_id, event.phase,
                       extra=_ctx(_key(op.wf), result.node_id))

@@ -10,6 +10,7 @@ import logging
 import os
 import shutil
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from reconciler.artifacts.base import ArtifactRepository
@@ -31,13 +32,25 @@ def run_dir(home: Path, namespace: str, workflow: str) -> Path:
     return Path(home) / "runs" / namespace / workflow
 
 
-def remove_scratch(scratch: Path | None) -> None:
+# One background thread deletes scratch space: right after a step, the kernel is still tearing down
+# its mount namespace and unlinking there waits for it (tens of ms), which the runner must not.
+_remover = ThreadPoolExecutor(max_workers=1, thread_name_prefix="scratch-remover")
+
+
+def remove_scratch_later(scratch: Path | None) -> None:
+    if scratch is not None:
+        _remover.submit(remove_scratch, scratch)
+
+
+def remove_scratch(scratch: Path) -> None:
     """Delete a finished attempt's scratch space (upper layer, private /tmp, outputs), even where the
     step left directories without write permission."""
-    if scratch is None or not scratch.exists():
+    if not scratch.exists():
         return
 
-    def retry(func, path, _exc) -> None:  # noqa: ANN001 - shutil's onerror signature
+    def retry(func, path, exc_info) -> None:  # noqa: ANN001 - shutil's onerror signature
+        if isinstance(exc_info[1], FileNotFoundError):  # gone already (the workflow was deleted)
+            return
         parent = os.path.dirname(path)
         try:
             os.chmod(parent, 0o700)
