@@ -241,7 +241,7 @@ def copy_merged(upper: Path | None, lower: Path | None, dest: Path) -> None:
             log.warning("skipping unreadable file %s", src)
 
 
-def _read_param(p: Path) -> str | None:
+def read_param_file(p: Path) -> str | None:
     try:
         data = p.read_bytes()
     except OSError:  # missing, a directory, unreadable: Argo has no value either
@@ -251,7 +251,7 @@ def _read_param(p: Path) -> str | None:
     return text.removesuffix("\n")
 
 
-def _place(source: Path, target: Path) -> None:
+def place_file(source: Path, target: Path) -> None:
     if target.is_dir() and not target.is_symlink():
         shutil.rmtree(target)
     elif target.exists() or target.is_symlink():
@@ -407,7 +407,7 @@ class OverlayView:
         abs_path = self._abs(path)
         parent = self._host_dir(posixpath.dirname(abs_path))
         target = parent / posixpath.basename(abs_path)
-        _place(source, target)
+        place_file(source, target)
         self._chown(target)
         if source.is_dir() and _IS_ROOT and parent.is_relative_to(self.upper) and os.path.isdir(abs_path):
             # Argo mounts an input over the path, hiding what the image had there.
@@ -436,7 +436,7 @@ class OverlayView:
     def read_param(self, path: str) -> str | None:
         up, low = self._layers(self._physical(path))
         entry = up if up is not None else low
-        return _read_param(entry) if entry is not None else None
+        return read_param_file(entry) if entry is not None else None
 
     def copy_out(self, path: str, dest: Path) -> bool:
         up, low = self._layers(self._physical(path))

@@ -17,7 +17,7 @@ import threading
 from pathlib import Path
 
 from .base import Volume
-from .sandbox import PythonShim, _place, _read_param, copy_merged
+from .sandbox import PythonShim, copy_merged, place_file, read_param_file
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ class TmpdirView:
     def place_input(self, path: str, source: Path) -> None:
         target = self._host(path)
         target.parent.mkdir(parents=True, exist_ok=True)
-        _place(source, target)
+        place_file(source, target)
 
     def place_script(self, source: str) -> str:
         target = self.scratch / f"{self.prefix}script"  # sidecars share the scratch dir
@@ -79,7 +79,7 @@ class TmpdirView:
                 log.warning("tmpdir isolation: %s exists on the host; the volume is not mounted there", mount)
 
     def read_param(self, path: str) -> str | None:
-        return _read_param(self._host(path))
+        return read_param_file(self._host(path))
 
     def copy_out(self, path: str, dest: Path) -> bool:
         src = self._host(path)
