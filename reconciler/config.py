@@ -51,6 +51,9 @@ DAEMON_CONFIG_OPTIONS = {
     "repo": "repo", "pollInterval": "poll_interval", "listen": "listen", "maxRunningWorkflows": "max_running",
     "logLevel": "log_level", "logFormat": "log_format", "isolation": "isolation", "grace": "grace",
     "maxDaemonDeaths": "max_daemon_deaths",
+    "stepUid": "step_uid", "stepGid": "step_gid", "stepPids": "step_pids", "stepMemory": "step_memory",
+    "stepCpuSeconds": "step_cpu_seconds", "stepStorage": "step_storage", "stepNetwork": "step_network",
+    "keepScratch": "keep_scratch", "hidePaths": "hide",
 }
 
 

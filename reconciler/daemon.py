@@ -16,6 +16,7 @@ from reconciler.api.settings import ApiSettings
 from reconciler.artifacts import LocalArtifactRepository
 from reconciler.config import artifacts_path, store_path
 from reconciler.executors import LocalProcessExecutor
+from reconciler.executors.settings import StepSettings
 from reconciler.runner import WorkflowRunner
 from reconciler.store import open_store
 
@@ -24,7 +25,8 @@ log = logging.getLogger("reconciler.daemon")
 
 class Daemon:
     def __init__(self, home: Path, *, repo: str | None = None, poll_interval: float = 30.0,
-                 max_running: int | None = None, isolation: str = "auto", grace: float = 10.0,
+                 max_running: int | None = None, steps: StepSettings | None = None, keep_scratch: bool = False,
+                 grace: float = 10.0,
                  lease_seconds: float = 15.0, api: ApiSettings | None = None, max_deaths: int = 3) -> None:
         self.home = Path(home)
         self.api_settings = api  # None: no HTTP API
@@ -37,11 +39,12 @@ class Daemon:
         self.outcomes = None  # the thread counting workflow outcomes (start_metrics)
         self.grace = grace
         self.stop = threading.Event()
+        self.executor = LocalProcessExecutor(settings=steps)
+        log.info("steps run with isolation %s", self.executor.isolation)
         self.store = open_store(store_path(self.home))
-        self.executor = LocalProcessExecutor(isolation=isolation)
         self.runner = WorkflowRunner(self.store, self.executor, LocalArtifactRepository(artifacts_path(self.home)),
                                      self.home, max_running=max_running, lease_seconds=lease_seconds,
-                                     max_deaths=max_deaths)
+                                     max_deaths=max_deaths, keep_scratch=keep_scratch)
 
     def install_signal_handlers(self) -> None:
         def graceful(signum: int, _frame: object) -> None:

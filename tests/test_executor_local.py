@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import os
 import random
+import shutil
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -27,6 +29,8 @@ from reconciler.executors import (
     probe_bwrap,
 )
 from reconciler.executors import local as local_mod
+from reconciler.executors.limits import StepLimits
+from reconciler.executors.settings import StepSettings
 
 BWRAP = probe_bwrap()[0]
 needs_bwrap = pytest.mark.skipif(not BWRAP, reason="bwrap overlay sandbox cannot run here")
@@ -168,8 +172,26 @@ def test_relative_writes_land_in_view_root(bx, tmp_path):
     assert not Path("/", name).exists()
 
 
-def test_output_artifact_directory_merges_host_and_step(bx, tmp_path):
-    lower = tmp_path / "lowerdir"
+@pytest.fixture
+def host_dir():
+    """A host directory steps can see: tmp_path is under /tmp, which each step has privately."""
+    d = Path(tempfile.mkdtemp(prefix="reconciler-test-", dir="/var/lib"))
+    yield d
+    shutil.rmtree(d)
+
+
+@pytest.fixture
+def root_bx():
+    """A sandbox whose step runs as root inside (--step-uid 0): to test writes to host-owned dirs."""
+    if not BWRAP:
+        pytest.skip("bwrap overlay sandbox cannot run here")
+    e = LocalProcessExecutor(kill_grace=0.5, settings=StepSettings(uid=0))
+    yield e
+    e.close()
+
+
+def test_output_artifact_directory_merges_host_and_step(root_bx, tmp_path, host_dir):
+    lower = host_dir / "lowerdir"
     (lower / "sub").mkdir(parents=True)
     (lower / "keep").write_text("keep")
     (lower / "gone").write_text("gone")
@@ -177,7 +199,7 @@ def test_output_artifact_directory_merges_host_and_step(bx, tmp_path):
     mark = f"recon-{uuid.uuid4().hex}"
     script = (f"cd {lower} && rm gone && echo new > added && echo changed > keep && "
               f"rm -rf sub && mkdir sub && echo fresh > sub/only && mkdir -p /etc/{mark} && echo x > /etc/{mark}/f")
-    r = run1(bx, sh(tmp_path, "n", script, output_artifacts=[
+    r = run1(root_bx, sh(tmp_path, "n", script, output_artifacts=[
         OutputArtifactSpec("d", str(lower)), OutputArtifactSpec("etc", "/etc"),
         OutputArtifactSpec("missing", "/no/such/path", optional=True)]))
     assert r.phase == SUCCEEDED, r.log_path.read_text()
@@ -191,10 +213,18 @@ def test_output_artifact_directory_merges_host_and_step(bx, tmp_path):
     assert (lower / "gone").exists() and not Path("/etc", mark).exists()  # host untouched
 
 
-def test_untouched_host_path_as_artifact(bx, tmp_path):
-    (tmp_path / "host.txt").write_text("from host\n")
-    r = run1(bx, sh(tmp_path, "n", "true", output_artifacts=[OutputArtifactSpec("h", str(tmp_path / "host.txt"))]))
+def test_untouched_host_path_as_artifact(bx, tmp_path, host_dir):
+    (host_dir / "host.txt").write_text("from host\n")
+    r = run1(bx, sh(tmp_path, "n", "true", output_artifacts=[OutputArtifactSpec("h", str(host_dir / "host.txt"))]))
     assert r.output_artifacts["h"].read_text() == "from host\n"
+
+
+def test_host_tmp_is_not_visible(bx, tmp_path):
+    (tmp_path / "host.txt").write_text("from host\n")
+    r = run1(bx, sh(tmp_path, "n", f"cat {tmp_path}/host.txt", output_artifacts=[
+        OutputArtifactSpec("h", str(tmp_path / "host.txt"), optional=True)]))
+    assert r.phase == FAILED and "from host" not in r.log_path.read_text()
+    assert r.output_artifacts["h"] is None
 
 
 def test_input_file_and_dir_at_absolute_paths(bx, tmp_path):
@@ -219,9 +249,8 @@ def test_working_dir_is_created_and_relative_outputs_follow_it(bx, tmp_path):
 
 
 def test_output_parameters(ex, tmp_path):
-    out = tmp_path / "params"
-    out.mkdir()
-    script = f"printf 'hello\\n\\n' > {out}/two; printf 'x' > {out}/none; echo '  sp  ' > {out}/sp"
+    out = f"/tmp/params-{uuid.uuid4().hex}" if ex.isolation == "bwrap" else tmp_path / "params"
+    script = f"mkdir -p {out}; printf 'hello\\n\\n' > {out}/two; printf 'x' > {out}/none; echo '  sp  ' > {out}/sp"
     r = run1(ex, sh(tmp_path, "n", script, output_parameter_paths={
         "two": f"{out}/two", "none": f"{out}/none", "sp": f"{out}/sp", "missing": f"{out}/nope"}))
     # Argo trims exactly one trailing newline and nothing else.
@@ -288,6 +317,24 @@ def test_volume_shared_by_sequential_jobs(ex, tmp_path):
     r = run1(ex, sh(tmp_path, "r", f"cat {mount}/hello_world.txt", volumes=v))
     assert w.phase == r.phase == SUCCEEDED
     assert r.stdout == "hello world\n" and (vol / "hello_world.txt").read_text() == "hello world\n"
+    assert not os.path.lexists(mount) or ex.isolation == "bwrap"  # tmpdir: its host symlink is gone
+
+
+def test_tmpdir_volume_link_stays_while_another_step_uses_it(tmp_path):
+    e = LocalProcessExecutor(isolation="tmpdir", kill_grace=0.5)
+    vol, mount = tmp_path / "vol", tmp_path / "mnt" / "vol"
+    vol.mkdir()
+    try:
+        e.start(sh(tmp_path, "long", f"while [ ! -f {vol}/go ]; do sleep 0.05; done; cat {mount}/x", volumes=[Volume(vol, str(mount))]))
+        e.start(sh(tmp_path, "short", f"echo data > {mount}/x", volumes=[Volume(vol, str(mount))]))
+        (short,) = e.poll(20)
+        assert (short.node_id, short.phase) == ("short", SUCCEEDED) and mount.is_symlink()  # long still uses it
+        (vol / "go").write_text("")
+        (long,) = e.poll(20)
+    finally:
+        e.close()
+    assert (long.phase, long.stdout) == (SUCCEEDED, "data\n")
+    assert not os.path.lexists(mount)
 
 
 # ---- deadlines, kill, orphans, sidecars -----------------------------------------------------
@@ -415,3 +462,12 @@ def test_inprocess_many_jobs_and_poll_waits(tmp_path):
     t = time.monotonic()
     assert e.poll(0.2) == []
     assert time.monotonic() - t >= 0.15  # an idle poll waits instead of spinning the engine loop
+
+
+def test_cpu_time_limit_names_itself(tmp_path):
+    e = LocalProcessExecutor(kill_grace=0.5, settings=StepSettings(limits=StepLimits(cpu_seconds=1)))
+    try:
+        r = run1(e, sh(tmp_path, "n", "while :; do :; done"))
+    finally:
+        e.close()
+    assert r.phase == FAILED and r.message == "Error (exit code 152): a process used its CPU time limit of 1s (SIGXCPU)"

@@ -242,12 +242,13 @@ def test_kubernetes_only_fields_warn_and_volumes_do_not():
           nodeSelector: {disk: ssd}
           container:
             image: busybox
-            resources: {limits: {cpu: 1}}
+            resources: {limits: {cpu: 1, memory: 1Gi, ephemeral-storage: 2Gi}}
             volumeMounts: [{name: work, mountPath: /work}]
         """, spec_extra="volumes: [{name: work, emptyDir: {}}]")
+    # The sandbox enforces limits.memory and limits.ephemeral-storage; a CPU limit only Kubernetes does.
     assert [(p.line, p.field, p.severity) for p in validate(text)] == [
         (10, "spec.templates[0].nodeSelector", "warning"),
-        (13, "spec.templates[0].container.resources", "warning"),
+        (13, "spec.templates[0].container.resources.limits.cpu", "warning"),
     ]
     assert validate(text, local_executor=False) == []
 

@@ -31,20 +31,26 @@ class Context:
         return store_lookup(self.store)
 
     def executor(self):
+        """Steps run here get the daemon's sandbox, set by the same environment variables as `up`'s
+        flags (RECONCILER_ISOLATION, RECONCILER_STEP_*); bwrap unavailable is an error, not a fallback."""
         if self._executor is None:
+            import click
+
+            from reconciler.cli.steps import env_values, step_settings
             from reconciler.executors import LocalProcessExecutor
 
-            self._executor = LocalProcessExecutor()
+            try:
+                self._executor = LocalProcessExecutor(settings=step_settings(self.home, **env_values()))
+            except RuntimeError as exc:
+                raise click.ClickException(f"{exc}\nTo run steps without a sandbox, sharing your user's trust, "
+                                           "set RECONCILER_ISOLATION=tmpdir (see docs/SECURITY.md)") from None
         return self._executor
 
-    def executor_isolation(self) -> str:
-        from reconciler.executors import probe_bwrap
-
-        return "bwrap" if probe_bwrap()[0] else "tmpdir"
-
     def runner(self) -> WorkflowRunner:
+        from reconciler.cli.steps import env_values
+
         return WorkflowRunner(self.store, self.executor(), LocalArtifactRepository(artifacts_path(self.home)),
-                              self.home)
+                              self.home, keep_scratch=env_values()["keep_scratch"])
 
     def close(self) -> None:
         if self._executor is not None:

@@ -13,6 +13,7 @@ from reconciler.cli import render
 from reconciler.cli.common import console, fail_operation, namespace_option, output_option, parse_parameters, print_json
 from reconciler.cli.context import Context
 from reconciler.cli.running import run_here
+from reconciler.cli.steps import step_options, step_settings
 from reconciler.engine import nodes as N
 
 
@@ -39,6 +40,7 @@ def _load_config(ctx: click.Context, _param: click.Parameter, path: str | None) 
                        **{DAEMON_CONFIG_OPTIONS[k]: v for k, v in data.items() if k in DAEMON_CONFIG_OPTIONS}}
     if data.get("home") and ctx.obj is not None and ctx.obj._home_arg is None:
         ctx.obj._home_arg = data["home"]
+    ctx.meta["reconciler.config"] = path  # hidden from steps
     return path
 
 
@@ -65,7 +67,6 @@ def register(cli: click.Group) -> None:  # noqa: C901 - one command per nested f
                   default=30.0, show_default=True, help="Seconds between sync passes.")
     @click.option("--max-running", type=int, default=None,
                   help="Default cap on running workflows per namespace (ConfigMap reconciler-limits overrides).")
-    @click.option("--isolation", type=click.Choice(["auto", "bwrap", "tmpdir"]), default="auto")
     @click.option("--grace", type=float, default=10.0, show_default=True,
                   help="Seconds running steps get to finish on SIGTERM.")
     @click.option("--max-daemon-deaths", envvar="RECONCILER_MAX_DAEMON_DEATHS", type=click.IntRange(min=0),
@@ -80,10 +81,11 @@ def register(cli: click.Group) -> None:  # noqa: C901 - one command per nested f
     @click.option("--log-level", default="INFO", show_default=True)
     @click.option("--log-format", type=click.Choice(["auto", "json", "text"]), default="auto", show_default=True,
                   help="auto: text on a terminal, JSON lines otherwise.")
+    @step_options
     @click.pass_obj
     def up(obj: Context, listen: str | None, repo: str | None, poll_interval: float, max_running: int | None,
-           isolation: str, grace: float, max_daemon_deaths: int, api_tokens: str | None, log_level: str,
-           log_format: str) -> None:
+           grace: float, max_daemon_deaths: int, api_tokens: str | None, log_level: str, log_format: str,
+           keep_scratch: bool, **steps) -> None:
         """Run the daemon: drive every unfinished workflow in the store until stopped."""
         from reconciler import limits, logs
         from reconciler.api.settings import ApiConfigError, api_settings
@@ -109,8 +111,15 @@ def register(cli: click.Group) -> None:  # noqa: C901 - one command per nested f
             logging.getLogger("reconciler.daemon").warning(
                 "--repo carries credentials: git never sees them, but they are in this process's own arguments "
                 "(ps); set RECONCILER_REPO, the config file's repo, or RECONCILER_GIT_USERNAME/_PASSWORD instead")
-        daemon = Daemon(obj.home, repo=repo, poll_interval=poll_interval, max_running=max_running,
-                        isolation=isolation, grace=grace, api=api, max_deaths=max_daemon_deaths)
+        config = click.get_current_context().meta.get("reconciler.config")
+        settings = step_settings(obj.home, **{**steps, "hide": (*steps["hide"], *([config] if config else []))})
+        try:
+            daemon = Daemon(obj.home, repo=repo, poll_interval=poll_interval, max_running=max_running,
+                            steps=settings, keep_scratch=keep_scratch, grace=grace, api=api,
+                            max_deaths=max_daemon_deaths)
+        except RuntimeError as exc:  # the sandbox cannot run here
+            raise click.ClickException(f"{exc}\nSteps would run without a sandbox, sharing the daemon's trust; "
+                                       "to accept that, pass --isolation tmpdir (see docs/SECURITY.md)") from None
         daemon.install_signal_handlers()
         daemon.run()
 

@@ -121,9 +121,6 @@ def get(obj: Context, name: str, namespace: str, output: str | None) -> None:
     except operations.OperationError as exc:
         fail_operation(exc)
     print_workflow(wf, output)
-    if output not in ("json", "yaml") and obj.executor_isolation() != "bwrap":
-        err.print(f"note: steps run with isolation '{obj.executor_isolation()}' "
-                  "(no private filesystem view)")
 
 
 @cli.command()

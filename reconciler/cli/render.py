@@ -91,6 +91,10 @@ def summary(wf: dict) -> Table:
     rows.append(("Duration:", human_duration(workflow_duration(wf))))
     if status.get("progress"):
         rows.append(("Progress:", status["progress"]))
+    isolations = sorted({n["isolation"] for n in (status.get("nodes") or {}).values() if n.get("isolation")})
+    if isolations:
+        shared = " (steps shared the daemon's trust)" if "tmpdir" in isolations else ""
+        rows.append(("Isolation:", ", ".join(isolations) + shared))
     params = ((status.get("storedWorkflowTemplateSpec") or wf.get("spec") or {}).get("arguments") or {}).get(
         "parameters"
     )

@@ -60,3 +60,4 @@ class PodFinished:
     artifact_errors: list[str] = field(default_factory=list)
     started_at: float | None = None
     finished_at: float | None = None
+    isolation: str = ""  # the executor's sandbox, recorded as the node's `isolation`

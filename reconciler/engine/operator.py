@@ -116,6 +116,8 @@ class Operator(ControlsMixin, MemoMixin):
         if event.started_at:
             node["startedAt"] = N.now_rfc3339(event.started_at)
             node["startedAtUnix"] = event.started_at
+        if event.isolation:
+            node["isolation"] = event.isolation
         self.complete(event.node_id, phase, message, outputs, finished_at=event.finished_at)
         self._drain_pod_queue()
 

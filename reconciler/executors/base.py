@@ -77,6 +77,7 @@ class PodJob:
     volumes: list[Volume] = field(default_factory=list)
     sidecars: list[SidecarSpec] = field(default_factory=list)
     timeout: float | None = None  # seconds
+    resource_limits: dict = field(default_factory=dict)  # the template's resources.limits (memory, ...)
     scratch_dir: Path
 
     @property
@@ -96,6 +97,8 @@ class PodResult:
     output_artifacts: dict[str, Path | None]
     started_at: float
     finished_at: float
+    isolation: str = ""  # how the step was isolated (Executor.isolation), recorded in its node
+    scratch_dir: Path | None = None  # the attempt's scratch space, removed once the result is saved
     _: KW_ONLY
     namespace: str  # with node_id, the job's key: a result is matched to its job by both
 
@@ -109,7 +112,8 @@ def exit_message(exit_code: int) -> str:
     return f"Error (exit code {exit_code})"
 
 
-def error_result(job: PodJob, phase: str, message: str, started: float | None = None) -> PodResult:
+def error_result(job: PodJob, phase: str, message: str, started: float | None = None,
+                 isolation: str = "") -> PodResult:
     """The result of a pod that never ran: no exit code, every output missing.
 
     The message is also written as the node's log so `reconciler logs` shows why.
@@ -122,7 +126,8 @@ def error_result(job: PodJob, phase: str, message: str, started: float | None = 
     except OSError:
         pass
     return PodResult(job.node_id, phase, None, message, "", log_path, dict.fromkeys(job.output_parameter_paths),
-                     {a.name: None for a in job.output_artifacts}, started or now, now, namespace=job.namespace)
+                     {a.name: None for a in job.output_artifacts}, started or now, now, isolation,
+                     job.scratch_dir, namespace=job.namespace)
 
 
 class Executor(ABC):

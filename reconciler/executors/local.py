@@ -29,12 +29,14 @@ import os
 import queue
 import re
 import selectors
+import shutil
 import signal
 import subprocess
 import sys
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -53,14 +55,22 @@ from .base import (
     error_result,
     exit_message,
 )
-from .sandbox import OverlayView, PythonShim, TmpdirView, bwrap_binary, probe_bwrap
+from .cgroups import Cgroups, StepCgroup
+from .limits import StepLimits, apply_rlimits, disk_usage, format_bytes, prlimit_argv
+from .sandbox import OverlayView, PythonShim, bwrap_binary, probe_bwrap
+from .settings import StepSettings, build_policy
+from .tmpdir import TmpdirView
 
 log = logging.getLogger(__name__)
 
 _DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-_INHERITED = ("PATH", "HOME", "LANG", "LC_ALL", "TZ")
+_INHERITED = ("PATH", "HOME", "LANG", "LC_ALL", "TZ")  # the legacy sandbox's environment
 _SAFE_NAME = re.compile(r"[A-Za-z0-9_.-]+")
-_BWRAP_EXEC = re.compile(rb"^bwrap: execvp (.*?): (.*)$", re.MULTILINE)
+# bwrap, or the wrappers it runs first (sandbox.SandboxPolicy.wrapper), could not exec the command.
+_BWRAP_EXEC = re.compile(rb"^(?:bwrap: execvp|setpriv: failed to execute|prlimit: failed to execute) (.*?): (.*)$",
+                         re.MULTILINE)
+_WRAPPERS = (b"bwrap: ", b"setpriv: ", b"prlimit: ")
+_WATCH_SECONDS = 1.0  # how often a running step's pids and disk use are checked
 _ERR_HEAD = 4096  # stderr bytes kept to recognise bwrap's own failures
 _fallback_warned = False
 
@@ -75,6 +85,7 @@ class _Sidecar:
     cwd: str | None
     log_path: Path
     proc: subprocess.Popen | None = None
+    view: View | None = None
 
 
 @dataclass(eq=False)
@@ -100,6 +111,8 @@ class _Run:
     kill_reason: str | None = None
     stage: str = "main"  # what _launch was starting, for its error message
     done: bool = False
+    limits: StepLimits = field(default_factory=StepLimits)
+    cgroup: StepCgroup | None = None
 
 
 def _killpg(pgid: int, sig: int) -> None:
@@ -157,10 +170,13 @@ def _start_failure(cmd: str, detail: str) -> str:
 class LocalProcessExecutor(Executor):
     name = "local"
 
-    def __init__(self, isolation: str = "auto", kill_grace: float = 1.0, python: str | None = None) -> None:
+    def __init__(self, isolation: str | None = None, kill_grace: float = 1.0, python: str | None = None,
+                 settings: StepSettings | None = None) -> None:
         global _fallback_warned
+        settings = settings or StepSettings()
+        isolation = isolation or settings.isolation
         if isolation not in ("auto", "bwrap", "tmpdir"):
-            raise ValueError(f"isolation must be auto, bwrap or tmpdir, not {isolation!r}")
+            raise ValueError(f"isolation must be bwrap or tmpdir, not {isolation!r}")
         self._bwrap: str | None = None
         if isolation != "tmpdir":
             ok, why = probe_bwrap()
@@ -173,10 +189,27 @@ class LocalProcessExecutor(Executor):
                 log.warning("bwrap cannot run (%s); steps get only a per-step cwd and TMPDIR, "
                             "not a private view of /", why)
         self.isolation = "bwrap" if self._bwrap else "tmpdir"
+        if self.isolation == "tmpdir":
+            log.warning("isolation tmpdir: steps run with the daemon's uid, processes and view of the host; "
+                        "they share the daemon's trust (see docs/SECURITY.md)")
         self.kill_grace = kill_grace
-        self._limits = current()
+        self._sizes = current()  # size limits (reconciler.limits): result and log caps
+        self._legacy = settings.legacy
+        self._limits = settings.limits
+        self._cgroups: Cgroups | None = None
+        if not self._legacy and (self._limits.pids is not None or self._limits.memory is not None):
+            self._cgroups, why = Cgroups.detect()
+            if self._cgroups is None:
+                log.warning("no cgroup for step limits (%s): the process limit is RLIMIT_NPROC and the memory "
+                            "limit RLIMIT_AS", why)
+        self._policy = None if self._legacy else build_policy(settings, bwrap=self._bwrap is not None,
+                                                              cgroups=self._cgroups is not None)
+        self._prlimit = shutil.which("prlimit")
         self._shim = PythonShim(python or sys.executable)
-        self._base_env = {k: os.environ[k] for k in _INHERITED if k in os.environ}
+        if self._legacy:
+            self._base_env = {k: os.environ[k] for k in _INHERITED if k in os.environ}
+        else:
+            self._base_env = {"PATH": _DEFAULT_PATH}  # the host's PATH names the daemon's own dirs
         self._base_env.setdefault("PATH", _DEFAULT_PATH)
         self._lock = threading.Lock()
         self._running: set[JobKey] = set()
@@ -207,7 +240,7 @@ class LocalProcessExecutor(Executor):
             run = self._prepare(job)
         except Exception as exc:  # bad input artifact, unwritable scratch: the pod never started
             log.debug("preparing %s failed", job.node_id, exc_info=True)
-            self._results.put(error_result(job, ERROR, f"{type(exc).__name__}: {exc}"))
+            self._results.put(error_result(job, ERROR, f"{type(exc).__name__}: {exc}", isolation=self.isolation))
             return
         self._send("start", run)
 
@@ -247,14 +280,16 @@ class LocalProcessExecutor(Executor):
 
     # ---- preparation (caller's thread) ------------------------------------------------------
 
-    def _view(self, scratch: Path, working_dir: str | None, prefix: str = "") -> View:
+    def _view(self, scratch: Path, working_dir: str | None, prefix: str = "", volumes: list = ()) -> View:
         if self._bwrap:
-            return OverlayView(self._bwrap, scratch, working_dir, prefix)
+            return OverlayView(self._bwrap, scratch, working_dir, prefix, self._policy, volumes)
         return TmpdirView(scratch, working_dir, prefix)
 
     def _env(self, view: View, extra: dict[str, str]) -> dict[str, str]:
         env = dict(self._base_env)
         env["TMPDIR"] = view.tmpdir
+        if not self._legacy:
+            env["HOME"] = view.tmpdir
         env.update(extra)
         env["PATH"] = f"{view.add_shim(self._shim)}:{env.get('PATH') or _DEFAULT_PATH}"
         return env
@@ -262,7 +297,8 @@ class LocalProcessExecutor(Executor):
     def _prepare(self, job: PodJob) -> _Run:
         scratch = job.scratch_dir
         scratch.mkdir(parents=True, exist_ok=True)
-        view = self._view(scratch, job.working_dir)
+        limits = self._limits.for_template(job.resource_limits)
+        view = self._view(scratch, job.working_dir, volumes=job.volumes)
         for f in job.input_files:
             view.place_input(f.path, Path(f.source))
         command = list(job.command) + list(job.args)
@@ -272,13 +308,13 @@ class LocalProcessExecutor(Executor):
             raise ValueError("no command or args to run")
         sidecars = []
         for i, sc in enumerate(job.sidecars):
-            sc_view = self._view(scratch, None, prefix=f"sidecar{i}-")
+            sc_view = self._view(scratch, None, prefix=f"sidecar{i}-", volumes=job.volumes)
             label = sc.name if _SAFE_NAME.fullmatch(sc.name) else str(i)
             sc_argv = sc_view.argv(list(sc.command) + list(sc.args), job.volumes)
             sidecars.append(_Sidecar(sc.name, sc_argv, self._env(sc_view, sc.env), sc_view.cwd,
-                                     paths.under(scratch, f"sidecar-{label}.log")))
+                                     paths.under(scratch, f"sidecar-{label}.log"), view=sc_view))
         return _Run(job=job, view=view, argv=view.argv(command, job.volumes), env=self._env(view, job.env),
-                    log_path=scratch / "main.log", sidecars=sidecars)
+                    log_path=scratch / "main.log", sidecars=sidecars, limits=limits)
 
     def _send(self, *cmd: object) -> None:
         self._commands.append(cmd)
@@ -318,6 +354,8 @@ class LocalProcessExecutor(Executor):
                 continue
             if kind == "deadline":
                 self._terminate(run, DEADLINE_MESSAGE)
+            elif kind == "watch":
+                self._watch(run)
             else:
                 self._signal(run, signal.SIGKILL)
 
@@ -342,18 +380,42 @@ class LocalProcessExecutor(Executor):
             self._launch(run)
         except Exception as exc:  # noqa: BLE001 - one bad step must never stop the supervisor
             self._abandon(run)
+            for view in [run.view, *(sc.view for sc in run.sidecars if sc.view is not None)]:
+                view.finish()
             if run.stage == "main" and isinstance(exc, (FileNotFoundError, PermissionError)):
                 phase, msg = FAILED, _start_failure(run.argv[0], exc.strerror or str(exc))
             else:
                 phase, msg = ERROR, f"{run.stage} failed to start: {exc}"
-            self._results.put(error_result(run.job, phase, msg, run.started_at))
+            self._results.put(error_result(run.job, phase, msg, run.started_at, self.isolation))
+
+    def _confine(self, run: _Run) -> tuple[list[str], Callable[[], None] | None]:
+        """Make the step's cgroup; the command prefix that joins it and sets the rlimits, done in
+        the child by `sh` and `prlimit` so the supervisor spawns with a plain vfork (a preexec hook
+        only where prlimit is missing)."""
+        if self._legacy:
+            return [], None
+        run.stage = "step limits"
+        prefix: list[str] = []
+        if self._cgroups is not None:
+            run.cgroup = self._cgroups.create(run.limits.pids, run.limits.memory)
+            prefix = run.cgroup.join_argv()
+        has_mem = run.cgroup is not None and run.cgroup.memory_dir is not None
+        rlimits = run.limits.rlimits(pids_by_cgroup=run.cgroup is not None or self._policy_nproc(),
+                                     memory_by_cgroup=has_mem)
+        if rlimits and self._prlimit:
+            return prefix + prlimit_argv(self._prlimit, rlimits), None
+        return prefix, (lambda: apply_rlimits(rlimits)) if rlimits else None
+
+    def _policy_nproc(self) -> bool:
+        return self._policy is not None and self._policy.prlimit_nproc is not None
 
     def _launch(self, run: _Run) -> None:
+        prefix, preexec = self._confine(run)
         for sc in run.sidecars:
             run.stage = f"sidecar {sc.name}"
             with open(sc.log_path, "wb") as sc_log:
-                sc.proc = subprocess.Popen(sc.argv, stdin=self._devnull, stdout=sc_log, stderr=sc_log,
-                                           env=sc.env, cwd=sc.cwd, start_new_session=True)
+                sc.proc = subprocess.Popen(prefix + sc.argv, stdin=self._devnull, stdout=sc_log, stderr=sc_log,
+                                           env=sc.env, cwd=sc.cwd, start_new_session=True, preexec_fn=preexec)
         run.stage = "main"
         r_out, w_out = os.pipe()
         run.fds[r_out] = True
@@ -361,8 +423,8 @@ class LocalProcessExecutor(Executor):
             r_err, w_err = os.pipe()
             run.fds[r_err] = False
             try:
-                run.proc = subprocess.Popen(run.argv, stdin=self._devnull, stdout=w_out, stderr=w_err,
-                                            env=run.env, cwd=run.view.cwd, start_new_session=True)
+                run.proc = subprocess.Popen(prefix + run.argv, stdin=self._devnull, stdout=w_out, stderr=w_err,
+                                            env=run.env, cwd=run.view.cwd, start_new_session=True, preexec_fn=preexec)
             finally:
                 os.close(w_err)
         finally:
@@ -378,6 +440,8 @@ class LocalProcessExecutor(Executor):
         self._runs[run.job.key] = run
         if run.job.timeout is not None:
             self._timer(run.job.timeout, "deadline", run)
+        if run.cgroup is not None or (run.limits.storage is not None and not self._legacy):
+            self._timer(_WATCH_SECONDS, "watch", run)
 
     def _abandon(self, run: _Run) -> None:
         """Undo a partial launch: no process, fd or selector entry may outlive it."""
@@ -399,6 +463,9 @@ class LocalProcessExecutor(Executor):
         self._kill_sidecars(run)
         self._runs.pop(run.job.key, None)
         run.done = True
+        if run.cgroup is not None:
+            self._note_limits(run)
+            run.cgroup.remove()
 
     def _timer(self, delay: float, kind: str, run: _Run) -> None:
         heapq.heappush(self._timers, (time.monotonic() + delay, next(self._seq), kind, run))
@@ -418,7 +485,7 @@ class LocalProcessExecutor(Executor):
         if run.fds[fd]:
             run.out_total += len(data)
             run.out += data
-            keep = self._limits.result_bytes + 1  # + the final newline Argo trims
+            keep = self._sizes.result_bytes + 1  # + the final newline Argo trims
             if len(run.out) > keep:
                 del run.out[:len(run.out) - keep]
         elif len(run.err_head) < _ERR_HEAD:
@@ -429,10 +496,10 @@ class LocalProcessExecutor(Executor):
         """Append to the step's log up to the log cap; past it, one truncation line and nothing more."""
         if run.log_truncated:
             return
-        room = self._limits.log_bytes - run.log_written
+        room = self._sizes.log_bytes - run.log_written
         if len(data) > room:
             run.log_truncated = True
-            data = data[:room] + (f"\n[reconciler] log truncated: over the {human(self._limits.log_bytes)} limit "
+            data = data[:room] + (f"\n[reconciler] log truncated: over the {human(self._sizes.log_bytes)} limit "
                                   "(limits.logBytes); further output of this step is dropped\n").encode()
         try:
             os.write(run.log_fd, data)
@@ -451,6 +518,36 @@ class LocalProcessExecutor(Executor):
         run.kill_reason = reason
         self._signal(run, signal.SIGTERM)
         self._timer(self.kill_grace, "sigkill", run)
+
+    def _kill_now(self, run: _Run, reason: str) -> None:
+        """A limit was broken: no grace, as the kernel's OOM killer gives none."""
+        if run.kill_reason is None:
+            run.kill_reason = reason
+        self._signal(run, signal.SIGKILL)
+
+    def _watch(self, run: _Run) -> None:
+        lim = run.limits
+        if run.cgroup is not None and lim.pids is not None and run.cgroup.pids_refused():
+            self._kill_now(run, f"the step reached its process limit of {lim.pids} (pids limit); killed")
+            return
+        if lim.storage is not None:
+            used = disk_usage(run.view.write_roots, lim.storage)
+            if used > lim.storage:
+                self._kill_now(run, lim.storage_message(used))
+                return
+        self._timer(_WATCH_SECONDS, "watch", run)
+
+    def _note_limits(self, run: _Run) -> None:
+        """After the exit: did the cgroup's limits end the step?"""
+        if run.kill_reason is not None or run.exit_code in (0, None):
+            return
+        assert run.cgroup is not None
+        if run.limits.memory is not None and run.cgroup.oom_kills():
+            run.kill_reason = (f"OOMKilled (exit code {run.exit_code}): the step reached its memory limit of "
+                               f"{format_bytes(run.limits.memory)}")
+        elif run.limits.pids is not None and run.cgroup.pids_refused():
+            run.kill_reason = (f"Error (exit code {run.exit_code}): the step reached its process limit of "
+                               f"{run.limits.pids} (pids limit)")
 
     def _kill_sidecars(self, run: _Run) -> None:
         for sc in run.sidecars:
@@ -471,7 +568,7 @@ class LocalProcessExecutor(Executor):
             run.exit_code = 128 - rc if rc < 0 else rc  # killed by signal N -> 128+N, as containers report
             if self._result_cut(run) and not run.log_truncated:
                 self._log(run, f"[reconciler] stdout is {human(run.out_total)}, more than outputs.result keeps "
-                               f"({human(self._limits.result_bytes)}, limits.resultBytes): only its end was kept, "
+                               f"({human(self._sizes.result_bytes)}, limits.resultBytes): only its end was kept, "
                                "as Argo does\n".encode())
         finally:
             # Whatever happened, release everything and deliver a result so the engine never waits forever.
@@ -488,7 +585,8 @@ class LocalProcessExecutor(Executor):
             phase, message = FAILED, run.kill_reason
         elif code is None:
             phase, message = ERROR, "the executor lost track of the process (see the daemon log)"
-        elif code == 1 and self._bwrap and run.err_head.startswith(b"bwrap: ") and not run.out:
+        elif code in (1, 127) and (self._bwrap or not self._legacy) and run.err_head.startswith(_WRAPPERS) \
+                and not run.out:
             m = _BWRAP_EXEC.search(run.err_head)
             if m:  # bwrap could not exec the step's command: the container never started
                 phase = FAILED
@@ -496,6 +594,8 @@ class LocalProcessExecutor(Executor):
                 code = None
             else:
                 phase, message = ERROR, run.err_head.decode(errors="replace").splitlines()[0]
+        elif code and not self._legacy and run.limits.exit_reason(code):
+            message = f"{message}: {run.limits.exit_reason(code)}"
         params: dict[str, str | None] = {}
         arts: dict[str, Path | None] = {}
         try:
@@ -514,16 +614,18 @@ class LocalProcessExecutor(Executor):
             phase, message = ERROR, str(exc) if isinstance(exc, TooLarge) else f"collecting outputs failed: {exc}"
             params = {**dict.fromkeys(job.output_parameter_paths), **params}
             arts = {**{a.name: None for a in job.output_artifacts}, **arts}
-        run.view.finish()
+        for view in [run.view, *(sc.view for sc in run.sidecars if sc.view is not None)]:
+            view.finish()
         return PodResult(job.node_id, phase, code, message, self._result_text(run), run.log_path, params, arts,
-                         run.started_at, run.finished_at, namespace=job.namespace)
+                         run.started_at, run.finished_at, isolation=self.isolation, scratch_dir=job.scratch_dir,
+                         namespace=job.namespace)
 
     def _result_cut(self, run: _Run) -> bool:
-        return run.out_total - run.out.endswith(b"\n") > self._limits.result_bytes
+        return run.out_total - run.out.endswith(b"\n") > self._sizes.result_bytes
 
     def _result_text(self, run: _Run) -> str:
         """Stdout for outputs.result: Argo's last `result_bytes` after the one trimmed final newline."""
-        out, cap = bytes(run.out), self._limits.result_bytes
+        out, cap = bytes(run.out), self._sizes.result_bytes
         newline = out.endswith(b"\n")
         body = out[:-1] if newline else out
         if self._result_cut(run):

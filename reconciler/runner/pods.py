@@ -6,8 +6,11 @@ pod (a substituted template) and the executor's (a PodJob with host paths)."""
 from __future__ import annotations
 
 import json
+import logging
+import os
 import shutil
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from reconciler import paths
@@ -19,6 +22,8 @@ from reconciler.engine.actions import PodFinished, RunPod, SaveMemo
 from reconciler.executors.base import InputFile, OutputArtifactSpec, PodJob, PodResult, SidecarSpec, Volume
 from reconciler.store.base import ObjectStore
 from reconciler.store.errors import AlreadyExists, NotFound
+
+log = logging.getLogger(__name__)
 
 # Every path here goes through paths.under: names come from input, and a long one must not make
 # the daemon fail with ENAMETOOLONG (it maps to a short hashed folder instead).
@@ -52,6 +57,35 @@ def delete_workflow_files(home: Path, namespace: str, workflow: str) -> None:
     for folder in folders:
         shutil.rmtree(folder, ignore_errors=True)
     LocalArtifactRepository(artifacts_path(Path(home))).delete_prefix(f"{namespace}/{workflow}/")
+
+
+# One background thread deletes scratch space: right after a step, the kernel is still tearing down
+# its mount namespace and unlinking there waits for it (tens of ms), which the runner must not.
+_remover = ThreadPoolExecutor(max_workers=1, thread_name_prefix="scratch-remover")
+
+
+def remove_scratch_later(scratch: Path | None) -> None:
+    if scratch is not None:
+        _remover.submit(remove_scratch, scratch)
+
+
+def remove_scratch(scratch: Path) -> None:
+    """Delete a finished attempt's scratch space (upper layer, private /tmp, outputs), even where the
+    step left directories without write permission."""
+    if not scratch.exists():
+        return
+
+    def retry(func, path, exc_info) -> None:  # noqa: ANN001 - shutil's onerror signature
+        if isinstance(exc_info[1], FileNotFoundError):  # gone already (the workflow was deleted)
+            return
+        parent = os.path.dirname(path)
+        try:
+            os.chmod(parent, 0o700)
+            func(path)
+        except OSError as exc:
+            log.warning("cannot remove %s from scratch space: %s", path, exc)
+
+    shutil.rmtree(scratch, onerror=retry)
 
 
 def save_memo(store: ObjectStore, namespace: str, action: SaveMemo, now: float) -> None:
@@ -129,6 +163,7 @@ def build_job(home: Path, artifacts: ArtifactRepository, wf_meta: dict, action: 
             for s in tmpl.get("sidecars", []) or []
         ],
         timeout=action.timeout,
+        resource_limits=dict((body.get("resources") or {}).get("limits") or {}),
         scratch_dir=scratch,
     )
 
@@ -172,4 +207,5 @@ def finished_event(home: Path, artifacts: ArtifactRepository, wf_meta: dict, act
         artifact_errors=errors,
         started_at=result.started_at,
         finished_at=result.finished_at,
+        isolation=result.isolation,
     )
