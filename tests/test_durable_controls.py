@@ -378,7 +378,8 @@ spec:
 
 
 def test_sigterm_saves_state_and_the_next_daemon_finishes(home: Path, tmp_path: Path) -> None:
-    text = SLOW_WITH_EXIT.replace('command: [sleep, "30"]', 'command: [sleep, "1"]')
+    # 3 s: long enough to be seen Running by a CLI poll on a loaded machine, short of the 5 s grace.
+    text = SLOW_WITH_EXIT.replace('command: [sleep, "30"]', 'command: [sleep, "3"]')
     name = submit(home, tmp_path, text)
     env = dict(os.environ, RECONCILER_HOME=str(home))
     proc = subprocess.Popen([sys.executable, "-m", "reconciler.cli.main", "up", "--grace", "5"], env=env,
@@ -442,9 +443,11 @@ spec:
     steps:
     - - {name: work, template: work}
     - - {name: gate, template: gate}
-    - - {name: after, template: work}
+    - - {name: after, template: done}
   - name: work
-    container: {image: alpine:3, command: [sleep, "1.5"]}
+    container: {image: alpine:3, command: [sleep, "5"]}
+  - name: done
+    container: {image: alpine:3, command: ["true"]}
   - name: gate
     suspend: {duration: "1s"}
 """
