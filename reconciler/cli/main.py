@@ -7,7 +7,7 @@ import sys
 import click
 
 from reconciler import operations
-from reconciler.cli import controls, cron, gitops, promotion, remote, render
+from reconciler.cli import controls, cron, gitops, promotion, remote, render, watching
 from reconciler.cli.common import (
     err,
     fail,
@@ -79,10 +79,14 @@ def submit(obj: Context, file: str, parameters, watch: bool, wait: bool, namespa
 @cli.command("list")
 @namespace_option
 @click.option("-A", "--all-namespaces", is_flag=True)
+@click.option("-w", "--watch", is_flag=True, help="Then print a line per change until interrupted.")
 @output_option
 @click.pass_obj
-def list_cmd(obj: Context, namespace: str, all_namespaces: bool, output: str | None) -> None:
+def list_cmd(obj: Context, namespace: str, all_namespaces: bool, watch: bool, output: str | None) -> None:
     """List workflows."""
+    if watch:
+        watching.show_list(watching.local_events(obj.store, None if all_namespaces else namespace, None), output)
+        return
     items = obj.store.list_brief("Workflow", None if all_namespaces else namespace)
     items.sort(key=lambda w: w["metadata"].get("creationTimestamp", ""), reverse=True)
     print_objects([_brief(w) for w in items], output, render.workflows_table)
@@ -95,11 +99,14 @@ def _brief(wf: dict) -> dict:
 
 @cli.command()
 @click.argument("name")
+@click.option("-w", "--watch", is_flag=True, help="Print it again at each change until it ends.")
 @namespace_option
 @output_option
 @click.pass_obj
-def get(obj: Context, name: str, namespace: str, output: str | None) -> None:
+def get(obj: Context, name: str, namespace: str, watch: bool, output: str | None) -> None:
     """Show a workflow and its node tree."""
+    if watch:
+        watching.show_workflow(watching.local_events(obj.store, namespace, name), name, output)
     wf = obj.get_or_exit("Workflow", namespace, name)
     print_workflow(wf, output)
     if output not in ("json", "yaml") and obj.executor_isolation() != "bwrap":
