@@ -1,6 +1,10 @@
 // A workflow's nodes drawn on a canvas: laid out by dagre (in a worker), coloured by phase, redrawn
 // in place as phases change; drag to pan, wheel or +/- to zoom, click a node to select it.
 
+import { elkLayout } from './elk-layout.js'
+
+const DAGRE_LIMIT = 300  // nodes; larger graphs are laid out by ELK
+
 export const PHASE_COLORS = {
   Succeeded: '#1a7f37', Running: '#0969da', Failed: '#cf222e', Error: '#a40e26', Pending: '#57606a',
   Skipped: '#6e7781', Omitted: '#6e7781', Suspended: '#9a6700',
@@ -35,8 +39,9 @@ export function graphEdges(nodes) {
 function isGroup(node) { return node.type === 'StepGroup' || node.type === 'TaskGroup' }
 
 export class Graph {
-  constructor(canvas, { onSelect = () => {}, onDrawn = () => {} } = {}) {
+  constructor(canvas, { onSelect = () => {}, onDrawn = () => {}, onError = () => {} } = {}) {
     this.canvas = canvas
+    this.onError = onError
     this.onSelect = onSelect
     this.onDrawn = onDrawn
     this.nodes = {}
@@ -45,15 +50,17 @@ export class Graph {
     this.selected = null
     this.view = { x: 0, y: 0, k: 1 }
     this.worker = new Worker(new URL('./layout-worker.js', import.meta.url), { type: 'module' })
-    this.worker.onmessage = ({ data }) => {
-      if (data.key !== this.key) return  // an older layout
-      this.layout = data
-      this.fit()
-      this.draw()
-    }
+    this.worker.onmessage = ({ data }) => this._laidOut(data)
     this._bind()
     this._resize = () => this.draw()
     window.addEventListener('resize', this._resize)
+  }
+
+  _laidOut(data) {
+    if (data.key !== this.key) return  // an older layout
+    this.layout = data
+    this.fit()
+    this.draw()
   }
 
   destroy() {
@@ -68,11 +75,13 @@ export class Graph {
     if (key !== this.key) {
       this.key = key
       const edges = graphEdges(this.nodes)
-      this.worker.postMessage({
+      const graph = {
         key,
         nodes: ids.map(id => isGroup(this.nodes[id]) ? { id, w: GROUP, h: GROUP } : { id, w: NODE_W, h: NODE_H }),
         edges,
-      })
+      }
+      if (ids.length > DAGRE_LIMIT) elkLayout(graph).then(data => this._laidOut(data)).catch(err => this.onError(err))
+      else this.worker.postMessage(graph)
     } else {
       this.draw()
     }

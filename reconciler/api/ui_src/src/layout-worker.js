@@ -1,7 +1,8 @@
-// Lays out a workflow's node graph with dagre off the main thread, so a 2,000-node DAG never freezes the page.
+// Lays out a workflow's node graph with dagre off the main thread (graphs up to DAGRE_LIMIT nodes; larger
+// ones go to ELK, elk-layout.js, which runs in a worker of its own).
 import dagre from '@dagrejs/dagre'
 
-self.onmessage = ({ data }) => {
+function withDagre(data) {
   const g = new dagre.graphlib.Graph()
   g.setGraph({ rankdir: 'TB', nodesep: 24, ranksep: 40, marginx: 20, marginy: 20 })
   g.setDefaultEdgeLabel(() => ({}))
@@ -15,5 +16,9 @@ self.onmessage = ({ data }) => {
   }
   const edges = g.edges().map(e => g.edge(e).points.map(p => [p.x, p.y]))
   const { width, height } = g.graph()
-  self.postMessage({ key: data.key, nodes, edges, width, height })
+  return { nodes, edges, width, height }
+}
+
+self.onmessage = ({ data }) => {
+  self.postMessage({ key: data.key, ...withDagre(data) })
 }

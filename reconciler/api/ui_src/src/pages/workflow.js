@@ -34,7 +34,10 @@ export function workflowPage(main, namespace, name) {
   let wf = null
   let selected = null
   let logs = null
-  const graph = new Graph(canvas, { onSelect: id => selectNode(id) })
+  const graph = new Graph(canvas, {
+    onSelect: id => selectNode(id),
+    onError: err => { message.textContent = `The graph could not be laid out: ${err.message || err}` },
+  })
   nodeFilter.addEventListener('input', () => renderNodeList())
 
   function nodes() { return ((wf && wf.status) || {}).nodes || {} }
