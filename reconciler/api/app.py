@@ -20,8 +20,9 @@ from starlette.routing import Route
 from reconciler.operations import OperationError
 from reconciler.store.errors import AlreadyExists, Conflict, DamagedStore, NotFound, StoreError, TransientStoreError
 
-from . import routes_gitops, routes_objects, routes_workflows, webhook
+from . import routes_events, routes_gitops, routes_objects, routes_ui, routes_workflows, webhook
 from .common import ApiError, ApiState, error_response, json_response, state_of
+from .feed import Feed
 
 log = logging.getLogger("reconciler.api")
 
@@ -108,10 +109,15 @@ def create_app(state: ApiState) -> FastAPI:
                               "See docs/API.md.",
                   openapi_url="/api/v1/openapi.json", docs_url=None, redoc_url=None)
     app.state.api = state
+    if state.feed is None:
+        state.feed = Feed(state.store)
     app.include_router(routes_workflows.router)
     app.include_router(routes_objects.router)
     app.include_router(routes_gitops.router)
     app.include_router(webhook.router)
+    app.include_router(routes_events.router)
+    app.include_router(routes_ui.router)
+    routes_ui.mount_ui(app)
     _add_health(app)
     _add_error_handlers(app)
     if state.metrics_app is not None:

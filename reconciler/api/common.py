@@ -32,6 +32,7 @@ class ApiState:
     # Encoded list replies by (kind, namespace, limit), each with the store version it was read at: a
     # list is answered again without reading or encoding anything while nothing has been written.
     list_cache: dict = field(default_factory=dict)
+    feed: Any = None  # feed.Feed: the one change feed behind every event stream (create_app makes it)
 
 
 class ApiError(Exception):

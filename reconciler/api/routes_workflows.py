@@ -289,3 +289,33 @@ def create_cron_workflows(request: Request, namespace: str, body: Any = Depends(
     created, warnings = manifests.create_manifests(state_of(request).store, manifests_of(body), namespace,
                                                    {"CronWorkflow"}, "cron create", may_write=grant_of(request).sees)
     return json_response({"items": created, "warnings": [str(w) for w in warnings]}, 201)
+
+
+MAX_NEXT_RUNS = 20
+
+
+@router.get("/cron-workflows/{namespace}/{name}/next-runs", dependencies=read, tags=["cron-workflows"],
+            summary="When the CronWorkflow fires next (none while suspended), as RFC 3339 UTC times")
+def cron_next_runs(request: Request, key: tuple[str, str] = Depends(workflow_key),
+                   count: int = Query(5, ge=1, le=MAX_NEXT_RUNS)) -> Response:
+    from datetime import datetime, timezone
+
+    from reconciler.schedule.triggers import ScheduleError, parse_cron_spec
+    from reconciler.spec.cron import local_zone
+
+    obj = manifests.get_cron_workflow(state_of(request).store, *key)
+    spec = obj.get("spec") or {}
+    times: list[str] = []
+    if not spec.get("suspend"):
+        try:
+            schedule = parse_cron_spec(spec, local_zone()).schedule
+        except ScheduleError as exc:
+            raise ApiError(409, f"the CronWorkflow's schedule cannot be used: {exc}") from None
+        when = datetime.now(timezone.utc)
+        for _ in range(count):
+            when = schedule.next_after(when)
+            if when is None:
+                break
+            times.append(when.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    return json_response({"namespace": key[0], "name": key[1], "suspended": bool(spec.get("suspend")),
+                          "nextRuns": times})

@@ -89,7 +89,13 @@ def start_daemon_api(home: Path, settings: ApiSettings, *, sync_loop: Any = None
     store = open_store(store_path(home))
     state = ApiState(store=store, home=home, settings=settings, sync_loop=sync_loop, repo=repo,
                      metrics_app=metrics_app)
-    server = ApiServer(create_app(state), settings.host, settings.port, on_stop=store.close)
+    app = create_app(state)
+
+    def close() -> None:
+        state.feed.close()  # its thread reads the store: stop it first
+        store.close()
+
+    server = ApiServer(app, settings.host, settings.port, on_stop=close)
     try:
         server.start()
     except OSError as exc:

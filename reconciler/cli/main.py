@@ -7,7 +7,7 @@ import sys
 import click
 
 from reconciler import listing, manifests, operations
-from reconciler.cli import controls, cron, doctor, gitops, promotion, remote, templates
+from reconciler.cli import controls, cron, doctor, gitops, promotion, remote, templates, watching
 from reconciler.cli.common import (
     check_submit_source,
     err,
@@ -95,13 +95,17 @@ def submit(obj: Context, file: str | None, from_: str | None, parameters, watch:
 @click.option("-A", "--all-namespaces", is_flag=True)
 @status_option
 @selector_option
+@click.option("-w", "--watch", is_flag=True, help="Then print a line per change until interrupted.")
 @output_option
 @click.pass_obj
 def list_cmd(obj: Context, namespace: str, all_namespaces: bool, status: str | None, selector: str | None,
-             output: str | None) -> None:
-    """List workflows, newest first (-o wide: with pod counts and parameters)."""
+             watch: bool, output: str | None) -> None:
+    """List workflows, newest first (-o wide: with pod counts and parameters; -w: then every change)."""
     phases, terms = list_filters(status, selector)
     ns = None if all_namespaces else namespace
+    if watch:
+        watching.show_list(watching.local_events(obj.store, ns, None), output)
+        return
     # -o wide counts pods: only it reads the nodes
     items = obj.store.list("Workflow", ns) if output == "wide" else obj.store.list_brief("Workflow", ns)
     print_workflows(listing.select(items, phases, terms), output)
@@ -109,13 +113,16 @@ def list_cmd(obj: Context, namespace: str, all_namespaces: bool, status: str | N
 
 @cli.command()
 @click.argument("name")
+@click.option("-w", "--watch", is_flag=True, help="Print it again at each change until it ends.")
 @namespace_option
 @output_option
 @click.pass_obj
-def get(obj: Context, name: str, namespace: str, output: str | None) -> None:
-    """Show a workflow and its node tree (NAME @latest: the namespace's newest workflow)."""
+def get(obj: Context, name: str, namespace: str, watch: bool, output: str | None) -> None:
+    """Show a workflow and its node tree (NAME @latest: the namespace's newest workflow; -w: follow it)."""
     if name == listing.LATEST:
         name = listing.latest(obj.store, namespace) or fail(no_latest(namespace), 1)
+    if watch:
+        watching.show_workflow(watching.local_events(obj.store, namespace, name), name, output)
     try:
         wf = operations.get_workflow(obj.store, namespace, name, elsewhere=lambda _: True)
     except operations.OperationError as exc:

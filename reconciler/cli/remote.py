@@ -22,7 +22,7 @@ from urllib.parse import quote, urlencode, urlsplit
 
 import click
 
-from reconciler.cli import render
+from reconciler.cli import render, watching
 from reconciler.cli.common import (
     check_submit_source,
     console,
@@ -67,7 +67,7 @@ class Remote:
         self.timeout = timeout
 
     def _open(self, method: str, path: str, body: Any = None, query: dict | None = None,
-              timeout: float | None = None) -> Any:
+              timeout: float | None = None, headers: dict[str, str] | None = None) -> Any:
         url = self.base + path
         if query:
             url += "?" + urlencode({k: v for k, v in query.items() if v is not None})
@@ -77,6 +77,8 @@ class Remote:
             req.add_header("Content-Type", "application/json")
         if self.token:
             req.add_header("Authorization", f"Bearer {self.token}")
+        for key, value in (headers or {}).items():
+            req.add_header(key, value)
         try:
             return urllib.request.urlopen(req, timeout=timeout or self.timeout)  # noqa: S310 - the user's URL
         except urllib.error.HTTPError as exc:
@@ -131,19 +133,24 @@ def _client() -> Remote:
 # ---- workflows ---------------------------------------------------------------------------------------
 
 def list_cmd(api: Remote, namespace: str, all_namespaces: bool, status: str | None, selector: str | None,
-             output: str | None, **_: Any) -> None:
+             output: str | None, watch: bool = False, **_: Any) -> None:
     list_filters(status, selector)  # a value that cannot be read fails here, as locally
+    if watch:
+        watching.show_list(watching.remote_events(api, None if all_namespaces else namespace, None), output)
+        return
     query = {"namespace": None if all_namespaces else namespace, "phase": status or None,
              "labelSelector": selector or None, "nodes": "true" if output == "wide" else None}
     print_workflows(api.call("GET", "/api/v1/workflows", query=query)["items"], output)
 
 
-def get(api: Remote, name: str, namespace: str, output: str | None, **_: Any) -> None:
+def get(api: Remote, name: str, namespace: str, output: str | None, watch: bool = False, **_: Any) -> None:
     if name == LATEST:
         newest = api.call("GET", _path("workflows", namespace), query={"limit": 1})["items"]
         if not newest:
             fail(no_latest(namespace), 1)
         name = newest[0]["metadata"]["name"]
+    if watch:
+        watching.show_workflow(watching.remote_events(api, namespace, name), name, output)
     print_workflow(api.call("GET", _wf_path(namespace, name)), output)
 
 
