@@ -415,7 +415,7 @@ spec:
       image: alpine:3
       command: [sh]
       source: |
-        echo first; sleep 2; echo second
+        echo first; sleep 4; echo second
 """
     name = submit(home, tmp_path, text)
     env = dict(os.environ, RECONCILER_HOME=str(home))

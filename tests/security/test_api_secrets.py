@@ -71,11 +71,30 @@ def alive(daemon: Daemon) -> bool:
 # ---- part 5: git credentials ---------------------------------------------------------------------------
 
 
+def _parent(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return int(f.read().rsplit(b")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def _descends_from(pid: int, root: int) -> bool:
+    while pid and pid != 1:
+        if pid == root:
+            return True
+        pid = _parent(pid) or 0
+    return False
+
+
 class CmdlineWatch:
-    """Reads every process's /proc/PID/cmdline while running: which git processes were seen, and
-    whether any process at all had the password among its arguments."""
+    """Reads /proc/PID/cmdline of every process this test started (the daemon, its git processes, their
+    helpers) while running: which git processes were seen, and whether any had the password among its
+    arguments. Other tests' processes (other xdist workers) are left out: one of them puts a password
+    into git's arguments on purpose, to leave the state an older version left."""
 
     def __init__(self, secret: str) -> None:
+        self.root = os.getpid()
         self.secret = secret.encode()
         self.git_seen: set[bytes] = set()
         self.leaks: list[bytes] = []
@@ -99,6 +118,9 @@ class CmdlineWatch:
                     with open(f"/proc/{entry.name}/cmdline", "rb") as f:
                         cmdline = f.read()
                 except OSError:
+                    continue
+                interesting = self.secret in cmdline or b"git" in cmdline.split(b"\0")[0]
+                if not interesting or not _descends_from(int(entry.name), self.root):
                     continue
                 if self.secret in cmdline:
                     self.leaks.append(cmdline)
