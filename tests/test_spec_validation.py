@@ -347,12 +347,13 @@ def test_dag_missing_dependency():
 
 
 @pytest.mark.parametrize("expression, reason", [
-    ("A &&", "expression ends where a task name was expected"),
-    ("A B", "unexpected 'B' after a complete expression"),
-    ("(A || B", "missing ')'"),
-    ("A.Done", "unknown task result .Done"),
-    ("A & B", "unexpected character '&'"),
-    ("&& A", "expected a task name, got '&&'"),
+    ("A &&", "expression ends where a task was expected"),
+    ("A B", 'unexpected "B"'),
+    ("(A || B", 'missing ")"'),
+    ("A.Done", "task result 'Done' for task 'A' is invalid"),
+    ("A & B", 'unexpected character "&"'),
+    ("&& A", 'expected a task but found "&&"'),
+    ("A && step_b", "'step_b' is not a task name: name must consist of alpha-numeric characters or '-'"),
 ])
 def test_dag_malformed_depends(expression, reason):
     text = workflow(dag(f"""
@@ -362,12 +363,12 @@ def test_dag_malformed_depends(expression, reason):
         """))
     ((line, field, message),) = errors(text)
     assert (line, field) == (13, "spec.templates[0].dag.tasks[2].depends")
-    assert message.startswith(f"malformed depends expression {expression!r}: {reason}")
+    assert message.startswith(f'invalid depends "{expression}": {reason}')
 
 
 def test_depends_parser_accepts_the_enhanced_syntax():
     assert depends_task_names("A && (C.Succeeded || C.Failed)") == ["A", "C", "C"]
-    assert depends_task_names("!B.AnySucceeded || should-execute_2.AllFailed") == ["B", "should-execute_2"]
+    assert depends_task_names("!B.AnySucceeded || should-execute-2.AllFailed") == ["B", "should-execute-2"]
     with pytest.raises(DependsSyntaxError):
         depends_task_names("((((A)))")
 

@@ -313,7 +313,11 @@ class Operator(ControlsMixin, MemoMixin):
         node = self.create_node(name, display, node_type, owner=owner, parent_id=parent_id,
                                 boundary_id=boundary_id, tmpl=tmpl, ctx=ctx, inputs=inputs)
         cls = StepsFrame if kind == "steps" else DagFrame
-        frame = cls(self, node["id"], ctx, tmpl, scope)
+        try:
+            frame = cls(self, node["id"], ctx, tmpl, scope)
+        except ExpressionError as exc:  # a malformed depends: the node errors, the runner carries on
+            self.complete(node["id"], N.ERROR, str(exc), None)
+            return node["id"]
         self.frames[node["id"]] = frame
         if tmpl.get("synchronization") and self.gate is not None:
             if self.replay is not None:  # it held its locks the first time; it still does
