@@ -36,7 +36,8 @@ def test_the_walk_classifies_known_fields():
     assert by_path["spec.volumes[].hostPath.path"] == K8S
     assert by_path["spec.templates[].resource.manifest"] == K8S  # x-local-error: an error locally
     assert by_path["spec.templates[].http.url"] == NOT_RUN
-    assert by_path["spec.retryStrategy.limit"] == NOT_RUN
+    assert by_path["spec.retryStrategy.limit"] == IMPLEMENTED
+    assert by_path["spec.priority"] == NOT_RUN
     cron = {f.path: f.status for f in walk("CronWorkflow")}
     assert cron["spec.workflowSpec.templates[].container.stdin"] == K8S
     assert cron["spec.when"] == NOT_RUN
@@ -98,7 +99,7 @@ def test_fields_the_local_engine_does_not_run_yet_say_what_happens_instead():
     metadata: {generateName: later-}
     spec:
       entrypoint: main
-      retryStrategy: {limit: 2}
+      priority: 3
       templates:
       - name: main
         daemon: true
@@ -109,7 +110,7 @@ def test_fields_the_local_engine_does_not_run_yet_say_what_happens_instead():
     problems = _lint(text)
     assert [p for p in problems if p[0] == "error"] == []
     messages = {field: message for severity, field, message in problems if severity == "warning"}
-    assert "workflow-level retryStrategy" in messages["spec.retryStrategy"]
+    assert "ignores priority" in messages["spec.priority"]
     assert "daemon" in messages["spec.templates[0].daemon"]
     assert messages["spec.templates[1].http"] == "http templates are not run by the local executor yet"
 

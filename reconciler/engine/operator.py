@@ -254,6 +254,9 @@ class Operator(ControlsMixin, MemoMixin):
         from reconciler.engine.frames import RetryFrame
 
         kind = template_type(tmpl)
+        if not tmpl.get("retryStrategy") and self.spec.get("retryStrategy"):
+            # Argo's woc.retryStrategy(): the workflow's strategy stands in for a template without one.
+            tmpl = {**tmpl, "retryStrategy": self.spec["retryStrategy"]}
         if tmpl.get("retryStrategy") and not in_retry:
             node = self.create_node(name, display, N.RETRY, owner=owner, parent_id=parent_id,
                                     boundary_id=boundary_id, tmpl=tmpl, ctx=ctx, inputs=inputs)
