@@ -40,7 +40,8 @@ def test_the_walk_classifies_known_fields():
     assert by_path["spec.priority"] == NOT_RUN
     cron = {f.path: f.status for f in walk("CronWorkflow")}
     assert cron["spec.workflowSpec.templates[].container.stdin"] == K8S
-    assert cron["spec.when"] == NOT_RUN
+    assert cron["spec.when"] == IMPLEMENTED
+    assert cron["spec.stopStrategy.expression"] == NOT_RUN
 
 
 POD_FIELDS = """\

@@ -77,6 +77,27 @@ def test_suspended_does_not_fire(store):
     assert names(store) == []
 
 
+def test_when_false_skips_the_fire_and_when_true_fires(store):
+    """Argo's evalWhen: {{cronworkflow.*}} substituted, then evaluated as a step's when."""
+    cron = apply(store, when="{{cronworkflow.name}} == other")
+    result = fire(store, cron, T0, T0.timestamp())
+    assert result.outcome == SKIPPED and "evaluated false" in result.message
+    assert names(store) == []
+    store.delete("CronWorkflow", "default", "tick")
+    cron = apply(store, when="{{cronworkflow.name}} == tick && {{cronworkflow.failed}} == 0")
+    assert fire(store, cron, T0, T0.timestamp()).outcome == CREATED
+    assert names(store) == [f"tick-{int(T0.timestamp())}"]
+
+
+def test_a_when_that_cannot_be_evaluated_is_a_condition_not_a_fire(store):
+    cron = apply(store, when="{{cronworkflow.name}} ==")
+    result = fire(store, cron, T0, T0.timestamp())
+    assert result.outcome == ERROR and result.message.startswith("failed to evaluate when:")
+    assert names(store) == []
+    (condition,) = fresh(store)["status"]["conditions"]
+    assert condition["message"] == result.message
+
+
 def running_previous(store, policy: str) -> tuple[dict, str]:
     """A CronWorkflow whose 10:00 workflow is still Running at 10:01."""
     cron = apply(store, concurrencyPolicy=policy)

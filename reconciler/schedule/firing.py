@@ -9,12 +9,16 @@ the fire instead.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone, tzinfo
 
 from reconciler.engine.submission import API_VERSION, SubmissionError, build_workflow
+from reconciler.spec.expressions.conditions import evaluate_when
+from reconciler.spec.expressions.errors import ExpressionError
+from reconciler.spec.expressions.templating import substitute
 from reconciler.store.base import ObjectStore
 from reconciler.store.errors import AlreadyExists, NotFound
 
@@ -29,7 +33,7 @@ SCHEDULED_ANNOTATION = "workflows.argoproj.io/scheduled-time"
 
 CREATED = "created"
 EXISTS = "exists"  # this scheduled time had fired already: only recorded
-SKIPPED = "skipped"  # concurrencyPolicy Forbid
+SKIPPED = "skipped"  # concurrencyPolicy Forbid, or spec.when evaluated false
 SUSPENDED = "suspended"
 ERROR = "error"  # the Workflow could not be built (e.g. its WorkflowTemplate is missing)
 
@@ -109,6 +113,16 @@ def fire(
     if spec.suspend:
         result.outcome = SUSPENDED
         return result
+    try:
+        proceed = when_holds(cron)
+    except ExpressionError as exc:
+        result.outcome, result.message = ERROR, f"failed to evaluate when: {exc}"
+        _report(store, cron, now, result.message)
+        return result
+    if not proceed:
+        result.outcome, result.message = SKIPPED, f"when '{(cron.get('spec') or {}).get('when')}' evaluated false"
+        log.info("%s/%s: skipped the %s fire: %s", ns, name, format_time(scheduled), result.message)
+        return result
 
     if spec.concurrency_policy == "Allow":
         # No policy to apply: AlreadyExists from create() is the idempotency check, and status.active
@@ -140,9 +154,7 @@ def fire(
         wf = build_scheduled_workflow(cron, scheduled, lookup)
     except SubmissionError as exc:
         result.outcome, result.message = ERROR, f"Failed to submit Workflow: {exc}"
-        stamp = format_time(datetime.fromtimestamp(now, timezone.utc))
-        update_status(store, ns, name, lambda c: {"conditions": with_condition(
-            (c.get("status") or {}).get("conditions"), SUBMISSION_ERROR, result.message, stamp)}, current=cron)
+        _report(store, cron, now, result.message)
         return result
     try:
         created = store.create(wf)
@@ -151,6 +163,32 @@ def fire(
         created = store.get("Workflow", ns, wf_name)
     _record(store, cron, spec, scheduled, created, running, now)
     return result
+
+
+def when_holds(cron: dict) -> bool:
+    """Argo's evalWhen: spec.when with {{cronworkflow.*}} substituted, evaluated as a step's when."""
+    spec = cron.get("spec") or {}
+    text = spec.get("when")
+    if not text:
+        return True
+    meta, status = cron["metadata"], cron.get("status") or {}
+    scope = {
+        "cronworkflow.name": meta["name"],
+        "cronworkflow.namespace": meta.get("namespace") or "default",
+        "cronworkflow.labels.json": json.dumps(meta.get("labels") or {}, separators=(",", ":")),
+        "cronworkflow.annotations.json": json.dumps(meta.get("annotations") or {}, separators=(",", ":")),
+        "cronworkflow.failed": str(int(status.get("failed") or 0)),
+        "cronworkflow.succeeded": str(int(status.get("succeeded") or 0)),
+        "cronworkflow.lastScheduledTime": status.get("lastScheduledTime") or "",
+    }
+    return evaluate_when(substitute(str(text), scope))
+
+
+def _report(store: ObjectStore, cron: dict, now: float, message: str) -> None:
+    stamp = format_time(datetime.fromtimestamp(now, timezone.utc))
+    update_status(store, cron["metadata"].get("namespace") or "default", cron["metadata"]["name"],
+                  lambda c: {"conditions": with_condition((c.get("status") or {}).get("conditions"), SUBMISSION_ERROR,
+                                                          message, stamp)}, current=cron)
 
 
 def _record(
