@@ -35,7 +35,8 @@ def test_the_walk_classifies_known_fields():
     assert by_path["spec.templates[].container.livenessProbe.httpGet.port"] == K8S  # inherited
     assert by_path["spec.volumes[].hostPath.path"] == K8S
     assert by_path["spec.templates[].resource.manifest"] == K8S  # x-local-error: an error locally
-    assert by_path["spec.templates[].http.url"] == NOT_RUN
+    assert by_path["spec.templates[].http.url"] == IMPLEMENTED
+    assert by_path["spec.templates[].data.source"] == NOT_RUN
     assert by_path["spec.retryStrategy.limit"] == IMPLEMENTED
     assert by_path["spec.priority"] == NOT_RUN
     cron = {f.path: f.status for f in walk("CronWorkflow")}
@@ -106,14 +107,14 @@ def test_fields_the_local_engine_does_not_run_yet_say_what_happens_instead():
         daemon: true
         container: {image: busybox}
       - name: call
-        http: {url: "http://127.0.0.1:1/"}
+        data: {source: {artifactPaths: {name: a}}, transformation: []}
     """
     problems = _lint(text)
     assert [p for p in problems if p[0] == "error"] == []
     messages = {field: message for severity, field, message in problems if severity == "warning"}
     assert "ignores priority" in messages["spec.priority"]
     assert "daemon" in messages["spec.templates[0].daemon"]
-    assert messages["spec.templates[1].http"] == "http templates are not run by the local executor yet"
+    assert messages["spec.templates[1].data"] == "data templates are not run by the local executor yet"
 
 
 def test_plugin_template_is_an_error_on_the_local_executor():

@@ -72,6 +72,7 @@ class PodJob:
     volumes: list[Volume] = field(default_factory=list)
     sidecars: list[SidecarSpec] = field(default_factory=list)
     timeout: float | None = None  # seconds
+    http: dict | None = None  # an http template's request (executors/http.py), not a process
     scratch_dir: Path
 
 

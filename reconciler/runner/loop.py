@@ -23,6 +23,7 @@ from reconciler.engine.operator import Operator
 from reconciler.engine.resubmission import MEMOIZED_FROM, prior_results
 from reconciler.engine.submission import store_lookup
 from reconciler.executors.base import Executor, PodResult
+from reconciler.executors.http import WithHttp
 from reconciler.executors.local import reap_orphans
 from reconciler.runner import leases
 from reconciler.runner.controls import SHUTDOWN_MESSAGES, apply_controls
@@ -63,7 +64,8 @@ class WorkflowRunner:
         max_running: int | None = None,
     ) -> None:
         self.store = store
-        self.executor = executor
+        # http templates are requests the daemon makes, not processes (executors/http.py).
+        self.executor = WithHttp(executor)
         self.artifacts = artifacts
         self.home = Path(home)
         self.clock = clock

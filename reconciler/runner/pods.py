@@ -102,6 +102,7 @@ def build_job(home: Path, artifacts: ArtifactRepository, wf_meta: dict, action: 
             for s in tmpl.get("sidecars", []) or []
         ],
         timeout=action.timeout,
+        http=tmpl.get("http"),
         scratch_dir=scratch,
     )
 
