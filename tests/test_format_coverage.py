@@ -37,6 +37,7 @@ def test_the_walk_classifies_known_fields():
     assert by_path["spec.templates[].resource.manifest"] == K8S  # x-local-error: an error locally
     assert by_path["spec.templates[].http.url"] == IMPLEMENTED
     assert by_path["spec.templates[].data.source"] == NOT_RUN
+    assert by_path["spec.templates[].archiveLocation.archiveLogs"] == IMPLEMENTED
     assert by_path["spec.retryStrategy.limit"] == IMPLEMENTED
     assert by_path["spec.priority"] == NOT_RUN
     cron = {f.path: f.status for f in walk("CronWorkflow")}

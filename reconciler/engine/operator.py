@@ -393,11 +393,20 @@ class Operator(ControlsMixin, MemoMixin):
             self.complete(node_id, N.ERROR, str(exc), None)
             return node_id
         # The substituted template is what ran: keep it for retries, logs and memoization.
-        action = RunPod(node_id, pod_name, body, list(inputs.get("artifacts", [])), timeout, self.volumes())
+        action = RunPod(node_id, pod_name, body, list(inputs.get("artifacts", [])), timeout, self.volumes(),
+                        archive_logs=self.archive_logs(body))
         self.pending_pods[node_id] = action
         self.pod_queue.append(node_id)
         self._drain_pod_queue()
         return node_id
+
+    def archive_logs(self, tmpl: dict) -> bool:
+        """Argo's IsArchiveLogs with the controller default off: the template's archiveLocation
+        wins over the workflow's archiveLogs."""
+        location = tmpl.get("archiveLocation") or {}
+        if location.get("archiveLogs") is not None:
+            return bool(location["archiveLogs"])
+        return bool(self.spec.get("archiveLogs"))
 
     def pod_name(self, template_name: str, node_name: str) -> str:
         if node_name == self.name:

@@ -135,6 +135,10 @@ def finished_event(home: Path, artifacts: ArtifactRepository, wf_meta: dict, act
         kwargs = {"compression_level": int(level)} if level is not None and kind == "tar" else {}
         location = artifacts.save(Path(path), key, archive=kind, **kwargs)
         saved.append({"name": decl["name"], "path": decl["path"], **location})
+    if action is not None and action.archive_logs and log_file.is_file():
+        # Argo's SaveLogs: the main container's log as the output artifact main-logs.
+        location = artifacts.save(log_file, f"{ns}/{meta['name']}/{result.node_id}/main.log", archive="none")
+        saved.append({"name": "main-logs", **location})
     return PodFinished(
         node_id=result.node_id,
         phase=result.phase,
