@@ -76,6 +76,11 @@ def _ours(schema: Any, key: str) -> Any:
             return node["additionalProperties"]
         if key not in ("[]", "{}") and key in node.get("properties", {}):
             return node["properties"][key]
+    for node in _chain(schema):
+        # An open location whose `else` warns (keyOnlyLocation): its other fields are accepted with
+        # that warning.
+        if key not in ("[]", "{}") and isinstance(node.get("else"), dict) and "additionalProperties" not in node:
+            return node["else"]
     return None
 
 

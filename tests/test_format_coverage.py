@@ -36,7 +36,9 @@ def test_the_walk_classifies_known_fields():
     assert by_path["spec.volumes[].hostPath.path"] == K8S
     assert by_path["spec.templates[].resource.manifest"] == K8S  # x-local-error: an error locally
     assert by_path["spec.templates[].http.url"] == IMPLEMENTED
-    assert by_path["spec.templates[].data.source"] == NOT_RUN
+    assert by_path["spec.templates[].data.source.artifactPaths.s3.key"] == IMPLEMENTED
+    assert by_path["spec.templates[].data.source.artifactPaths.s3.bucket"] == NOT_RUN
+    assert by_path["spec.templates[].containerSet.containers"] == NOT_RUN
     assert by_path["spec.templates[].archiveLocation.archiveLogs"] == IMPLEMENTED
     assert by_path["spec.retryStrategy.limit"] == IMPLEMENTED
     assert by_path["spec.priority"] == NOT_RUN
@@ -108,14 +110,14 @@ def test_fields_the_local_engine_does_not_run_yet_say_what_happens_instead():
         daemon: true
         container: {image: busybox}
       - name: call
-        data: {source: {artifactPaths: {name: a}}, transformation: []}
+        containerSet: {containers: [{name: a, image: alpine}]}
     """
     problems = _lint(text)
     assert [p for p in problems if p[0] == "error"] == []
     messages = {field: message for severity, field, message in problems if severity == "warning"}
     assert "ignores priority" in messages["spec.priority"]
     assert "daemon" in messages["spec.templates[0].daemon"]
-    assert messages["spec.templates[1].data"] == "data templates are not run by the local executor yet"
+    assert messages["spec.templates[1].containerSet"] == "containerSet templates are not run by the local executor yet"
 
 
 def test_plugin_template_is_an_error_on_the_local_executor():

@@ -296,7 +296,7 @@ class Operator(ControlsMixin, MemoMixin):
     def _execute_kind(self, kind, name, display, ctx, tmpl, inputs, scope, owner, parent_id, boundary_id) -> str:
         from reconciler.engine.frames import DagFrame, StepsFrame
 
-        if kind in ("container", "script", "http"):
+        if kind in ("container", "script", "http", "data"):
             return self._create_pod(name, display, ctx, tmpl, inputs, scope, owner, parent_id, boundary_id)
         if kind == "suspend":
             node = self.create_node(name, display, N.SUSPEND, owner=owner, parent_id=parent_id,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from reconciler.artifacts.base import key_only
 from reconciler.engine import nodes as N
 from reconciler.spec.expressions.expr import evaluate as evaluate_expr
 from reconciler.spec.expressions.templating import build_env, substitute
@@ -149,6 +150,9 @@ def _resolve_artifact_source(arg: dict | None, decl: dict, scope: dict) -> dict 
             return found
         if "key" in source:
             return source
+        key = key_only(source)
+        if key is not None:
+            return {"key": f"{scope.get('workflow.namespace', 'default')}/{substitute(key, scope)}"}
     return None
 
 

@@ -73,6 +73,7 @@ class PodJob:
     sidecars: list[SidecarSpec] = field(default_factory=list)
     timeout: float | None = None  # seconds
     http: dict | None = None  # an http template's request (executors/http.py), not a process
+    data: dict | None = None  # a data template (executors/data.py), not a process
     scratch_dir: Path
 
 

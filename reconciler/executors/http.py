@@ -1,4 +1,5 @@
-"""`http` templates: the request Argo's agent makes (workflow/executor/agent.go), made by the daemon.
+"""Steps the daemon runs itself, not as processes: `http` templates, the request Argo's agent makes
+(workflow/executor/agent.go), and `data` templates (executors/data.py).
 
 Argo runs http templates in an agent pod, not in the step's container; here the daemon makes the
 request in a worker thread, so the request has the daemon's network (not a step's sandbox). The
@@ -19,10 +20,13 @@ import urllib.request
 from collections import deque
 from typing import Any
 
+from reconciler.artifacts.base import ArtifactRepository
 from reconciler.spec.expressions.errors import ExpressionError
 from reconciler.spec.expressions.expr import evaluate
 
 from .base import ERROR, FAILED, SUCCEEDED, Executor, PodJob, PodResult, error_result
+from .data import DataError
+from .data import process as process_data
 
 MAX_BODY = 1024 * 1024
 DEFAULT_TIMEOUT = 30.0
@@ -90,13 +94,14 @@ def perform(spec: dict, timeout: float | None) -> tuple[str, int, str, str]:
     return FAILED, status, body, f"successCondition '{condition}' evaluated false"
 
 
-class HttpExecutor(Executor):
-    """Runs jobs that carry an http template, each request in its own thread (at most MAX_CONCURRENT)."""
+class DaemonSideExecutor(Executor):
+    """Runs jobs that carry an http or data template, each in its own thread (at most MAX_CONCURRENT)."""
 
-    name = "http"
+    name = "daemon"
     isolation = "none"
 
-    def __init__(self) -> None:
+    def __init__(self, artifacts: ArtifactRepository | None = None) -> None:
+        self.artifacts = artifacts
         self._done: deque[PodResult] = deque()
         self._running: set[str] = set()
         self._killed: dict[str, str] = {}
@@ -114,9 +119,15 @@ class HttpExecutor(Executor):
         started = time.time()
         with self._slots:
             try:
-                phase, code, body, message = perform(job.http or {}, job.timeout)
-                result = self._result(job, phase, code, body, message, started)
-            except (HttpError, ExpressionError, ValueError) as exc:
+                if job.data is not None:
+                    if self.artifacts is None:
+                        raise DataError("no artifact repository to list")
+                    body = process_data(job.data, job.namespace, self.artifacts)
+                    result = self._result(job, SUCCEEDED, None, body, "", started)
+                else:
+                    phase, code, body, message = perform(job.http or {}, job.timeout)
+                    result = self._result(job, phase, code, body, message, started)
+            except (HttpError, DataError, ExpressionError, ValueError) as exc:
                 result = error_result(job, ERROR, str(exc), started)
         with self._cond:
             if job.node_id in self._killed:
@@ -125,11 +136,12 @@ class HttpExecutor(Executor):
             self._cond.notify_all()
 
     @staticmethod
-    def _result(job: PodJob, phase: str, code: int, body: str, message: str, started: float) -> PodResult:
+    def _result(job: PodJob, phase: str, code: int | None, body: str, message: str, started: float) -> PodResult:
         # The log says what came back; outputs.result is the body whatever the phase (as Argo).
         log_path = job.scratch_dir / "main.log"
         log_path.parent.mkdir(parents=True, exist_ok=True)
-        log_path.write_text(f"HTTP {code}\n{body}\n" + (f"{message}\n" if message else ""))
+        head = f"HTTP {code}\n" if code is not None else ""
+        log_path.write_text(f"{head}{body}\n" + (f"{message}\n" if message else ""))
         return PodResult(job.node_id, phase, None, message, body, log_path, dict.fromkeys(job.output_parameter_paths),
                          {a.name: None for a in job.output_artifacts}, started, time.time())
 
@@ -159,12 +171,12 @@ class HttpExecutor(Executor):
                 self._killed.setdefault(node_id, "executor closed")
 
 
-class WithHttp(Executor):
-    """An executor that hands http-template jobs to an HttpExecutor and everything else to ``inner``."""
+class WithDaemonSide(Executor):
+    """An executor that hands http and data jobs to a DaemonSideExecutor and everything else to ``inner``."""
 
-    def __init__(self, inner: Executor) -> None:
+    def __init__(self, inner: Executor, artifacts: ArtifactRepository | None = None) -> None:
         self.inner = inner
-        self.http = HttpExecutor()
+        self.http = DaemonSideExecutor(artifacts)
         self.name = inner.name
         self.isolation = inner.isolation
 
@@ -173,7 +185,7 @@ class WithHttp(Executor):
         return getattr(self.inner, attr)
 
     def start(self, job: PodJob) -> None:
-        (self.http if job.http is not None else self.inner).start(job)
+        (self.http if job.http is not None or job.data is not None else self.inner).start(job)
 
     def kill(self, node_id: str, reason: str = "") -> None:
         target = self.http if node_id in self.http.running() else self.inner

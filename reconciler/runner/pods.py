@@ -103,6 +103,7 @@ def build_job(home: Path, artifacts: ArtifactRepository, wf_meta: dict, action: 
         ],
         timeout=action.timeout,
         http=tmpl.get("http"),
+        data=tmpl.get("data"),
         scratch_dir=scratch,
     )
 
