@@ -23,7 +23,7 @@ from reconciler.engine.operator import Operator
 from reconciler.engine.resubmission import MEMOIZED_FROM, prior_results
 from reconciler.engine.submission import store_lookup
 from reconciler.executors.base import Executor, PodResult
-from reconciler.executors.http import WithDaemonSide
+from reconciler.executors.daemonside import WithDaemonSide
 from reconciler.executors.local import reap_orphans
 from reconciler.runner import leases
 from reconciler.runner.controls import SHUTDOWN_MESSAGES, apply_controls
@@ -64,7 +64,7 @@ class WorkflowRunner:
         max_running: int | None = None,
     ) -> None:
         self.store = store
-        # http and data templates are run by the daemon, not as processes (executors/http.py).
+        # http and data templates are run by the daemon, not as processes (executors/daemonside.py).
         self.executor = WithDaemonSide(executor, artifacts)
         self.artifacts = artifacts
         self.home = Path(home)
