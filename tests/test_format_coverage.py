@@ -45,7 +45,8 @@ def test_the_walk_classifies_known_fields():
     cron = {f.path: f.status for f in walk("CronWorkflow")}
     assert cron["spec.workflowSpec.templates[].container.stdin"] == K8S
     assert cron["spec.when"] == IMPLEMENTED
-    assert cron["spec.stopStrategy.expression"] == NOT_RUN
+    assert cron["spec.stopStrategy.expression"] == IMPLEMENTED
+    assert cron["spec.workflowMetadata.generateName"] == NOT_RUN
 
 
 POD_FIELDS = """\
