@@ -12,8 +12,8 @@ import pytest
 from reconciler.artifacts import LocalArtifactRepository
 from reconciler.schedule import CRON_LABEL, SCHEDULED_ANNOTATION, delete_workflow_data, enforce_history, fire
 from reconciler.schedule.firing import CREATED, ERROR, EXISTS, SKIPPED, STOPPED, SUSPENDED
-from reconciler.schedule.sweeping import sweep
 from reconciler.schedule.history import beyond_limits
+from reconciler.schedule.sweeping import sweep
 from reconciler.schedule.triggers import parse_cron_spec
 from reconciler.store import open_store
 from tests.schedule_support import cron_obj, cron_workflows, names, set_phase, ts
