@@ -41,7 +41,8 @@ def test_the_walk_classifies_known_fields():
     assert by_path["spec.templates[].containerSet.containers"] == NOT_RUN
     assert by_path["spec.templates[].archiveLocation.archiveLogs"] == IMPLEMENTED
     assert by_path["spec.retryStrategy.limit"] == IMPLEMENTED
-    assert by_path["spec.priority"] == NOT_RUN
+    assert by_path["spec.priority"] == IMPLEMENTED
+    assert by_path["spec.volumeClaimGC.strategy"] == NOT_RUN
     cron = {f.path: f.status for f in walk("CronWorkflow")}
     assert cron["spec.workflowSpec.templates[].container.stdin"] == K8S
     assert cron["spec.when"] == IMPLEMENTED
@@ -105,7 +106,7 @@ def test_fields_the_local_engine_does_not_run_yet_say_what_happens_instead():
     metadata: {generateName: later-}
     spec:
       entrypoint: main
-      priority: 3
+      volumeClaimGC: {strategy: OnWorkflowCompletion}
       templates:
       - name: main
         daemon: true
@@ -116,7 +117,7 @@ def test_fields_the_local_engine_does_not_run_yet_say_what_happens_instead():
     problems = _lint(text)
     assert [p for p in problems if p[0] == "error"] == []
     messages = {field: message for severity, field, message in problems if severity == "warning"}
-    assert "ignores priority" in messages["spec.priority"]
+    assert "volume directories" in messages["spec.volumeClaimGC"]
     assert "daemon" in messages["spec.templates[0].daemon"]
     assert messages["spec.templates[1].containerSet"] == "containerSet templates are not run by the local executor yet"
 

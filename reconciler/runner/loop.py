@@ -237,7 +237,7 @@ class WorkflowRunner:
         if self._released or now - self._last_lock_retry >= RETRY_LOCKS_SECONDS:
             self._released = False
             self._last_lock_retry = now
-            for key in sorted(self.waiting, key=self._created):
+            for key in sorted(self.waiting, key=self._admission_order):
                 if key in self.ops:
                     changed |= self._admit(key)
             for op in list(self.ops.values()):
@@ -269,9 +269,16 @@ class WorkflowRunner:
             time.sleep(timeout)
         return []
 
-    def _created(self, key: Key) -> str:
+    def _admission_order(self, key: Key) -> tuple[int, str]:
+        """Waiting workflows are admitted by spec.priority (higher first, Argo's queue), then age."""
         op = self.ops.get(key)
-        return (op.wf["metadata"].get("creationTimestamp", "") if op else "") + key[1]
+        if op is None:
+            return (0, key[1])
+        try:
+            priority = int(op.spec.get("priority") or 0)
+        except (TypeError, ValueError):
+            priority = 0
+        return (-priority, op.wf["metadata"].get("creationTimestamp", "") + key[1])
 
     # ---- noticing other writers ------------------------------------------------------------------
     def _watch(self) -> bool:
