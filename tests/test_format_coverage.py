@@ -38,7 +38,8 @@ def test_the_walk_classifies_known_fields():
     assert by_path["spec.templates[].http.url"] == IMPLEMENTED
     assert by_path["spec.templates[].data.source.artifactPaths.s3.key"] == IMPLEMENTED
     assert by_path["spec.templates[].data.source.artifactPaths.s3.bucket"] == NOT_RUN
-    assert by_path["spec.templates[].containerSet.containers"] == NOT_RUN
+    assert by_path["spec.templates[].containerSet.containers[].dependencies"] == IMPLEMENTED
+    assert by_path["spec.templates[].containerSet.containers[].livenessProbe"] == K8S
     assert by_path["spec.templates[].archiveLocation.archiveLogs"] == IMPLEMENTED
     assert by_path["spec.retryStrategy.limit"] == IMPLEMENTED
     assert by_path["spec.priority"] == IMPLEMENTED
@@ -112,14 +113,15 @@ def test_fields_the_local_engine_does_not_run_yet_say_what_happens_instead():
         daemon: true
         container: {image: busybox}
       - name: call
-        containerSet: {containers: [{name: a, image: alpine}]}
+        volumes: [{name: v, emptyDir: {}}]
+        container: {image: alpine, volumeMounts: [{name: v, mountPath: /v, subPathExpr: "$(X)"}]}
     """
     problems = _lint(text)
     assert [p for p in problems if p[0] == "error"] == []
     messages = {field: message for severity, field, message in problems if severity == "warning"}
     assert "volume directories" in messages["spec.volumeClaimGC"]
     assert "daemon" in messages["spec.templates[0].daemon"]
-    assert messages["spec.templates[1].containerSet"] == "containerSet templates are not run by the local executor yet"
+    assert "subPathExpr is not expanded" in messages["spec.templates[1].container.volumeMounts[0].subPathExpr"]
 
 
 def test_plugin_template_is_an_error_on_the_local_executor():

@@ -28,6 +28,7 @@ from reconciler.engine.templates import (
     is_leaf,
     template_type,
 )
+from reconciler.spec.containerset import as_container
 from reconciler.spec.expressions.durations import parse_duration
 from reconciler.spec.expressions.errors import ExpressionError
 from reconciler.spec.expressions.templating import substitute, substitute_object
@@ -296,7 +297,7 @@ class Operator(ControlsMixin, MemoMixin):
     def _execute_kind(self, kind, name, display, ctx, tmpl, inputs, scope, owner, parent_id, boundary_id) -> str:
         from reconciler.engine.frames import DagFrame, StepsFrame
 
-        if kind in ("container", "script", "http", "data"):
+        if kind in ("container", "script", "http", "data", "containerSet"):
             return self._create_pod(name, display, ctx, tmpl, inputs, scope, owner, parent_id, boundary_id)
         if kind == "suspend":
             node = self.create_node(name, display, N.SUSPEND, owner=owner, parent_id=parent_id,
@@ -383,6 +384,9 @@ class Operator(ControlsMixin, MemoMixin):
                     scope[f"outputs.{kind}.{out['name']}.path"] = path
         try:
             body = substitute_object(tmpl, self.scoped(scope))
+            if "containerSet" in body:  # one sandbox running the set's containers (spec/containerset.py)
+                body = {**{k: v for k, v in body.items() if k != "containerSet"},
+                        "container": as_container(body["containerSet"])}
             timeout = None
             if body.get("timeout"):
                 timeout = parse_duration(body["timeout"])

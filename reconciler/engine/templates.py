@@ -99,11 +99,11 @@ class TemplateResolver:
 
 
 # Template kinds Argo has that the local engine does not run; lint says so too (schemas/common.json).
-NOT_RUN_HERE = ("containerSet", "resource", "plugin")
+NOT_RUN_HERE = ("resource", "plugin")
 
 
 def template_type(tmpl: dict) -> str:
-    for kind in ("container", "script", "steps", "dag", "suspend", "http", "data"):
+    for kind in ("container", "script", "steps", "dag", "suspend", "http", "data", "containerSet"):
         if kind in tmpl:
             return kind
     for kind in NOT_RUN_HERE:
@@ -114,4 +114,4 @@ def template_type(tmpl: dict) -> str:
 
 
 def is_leaf(tmpl: dict) -> bool:
-    return template_type(tmpl) in ("container", "script", "suspend", "http", "data")
+    return template_type(tmpl) in ("container", "script", "suspend", "http", "data", "containerSet")
