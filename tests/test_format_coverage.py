@@ -43,7 +43,8 @@ def test_the_walk_classifies_known_fields():
     assert by_path["spec.templates[].archiveLocation.archiveLogs"] == IMPLEMENTED
     assert by_path["spec.retryStrategy.limit"] == IMPLEMENTED
     assert by_path["spec.priority"] == IMPLEMENTED
-    assert by_path["spec.volumeClaimGC.strategy"] == NOT_RUN
+    assert by_path["spec.volumeClaimGC.strategy"] == IMPLEMENTED
+    assert by_path["spec.templates[].outputs.artifacts[].s3.bucket"] == NOT_RUN
     cron = {f.path: f.status for f in walk("CronWorkflow")}
     assert cron["spec.workflowSpec.templates[].container.stdin"] == K8S
     assert cron["spec.when"] == IMPLEMENTED
@@ -107,7 +108,7 @@ def test_fields_the_local_engine_does_not_run_yet_say_what_happens_instead():
     metadata: {generateName: later-}
     spec:
       entrypoint: main
-      volumeClaimGC: {strategy: OnWorkflowCompletion}
+      artifactGC: {strategy: Never}
       templates:
       - name: main
         daemon: true
@@ -119,7 +120,7 @@ def test_fields_the_local_engine_does_not_run_yet_say_what_happens_instead():
     problems = _lint(text)
     assert [p for p in problems if p[0] == "error"] == []
     messages = {field: message for severity, field, message in problems if severity == "warning"}
-    assert "volume directories" in messages["spec.volumeClaimGC"]
+    assert "still deletes" in messages["spec.artifactGC.strategy"]
     assert "daemon" in messages["spec.templates[0].daemon"]
     assert "subPathExpr is not expanded" in messages["spec.templates[1].container.volumeMounts[0].subPathExpr"]
 

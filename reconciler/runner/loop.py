@@ -25,7 +25,7 @@ from reconciler.engine.submission import store_lookup
 from reconciler.executors.base import Executor, PodResult
 from reconciler.executors.daemonside import WithDaemonSide
 from reconciler.executors.local import reap_orphans
-from reconciler.runner import leases
+from reconciler.runner import gc, leases
 from reconciler.runner.controls import SHUTDOWN_MESSAGES, apply_controls
 from reconciler.runner.locks import LockManager, holder_is_stale, namespace_cap, requests_for
 from reconciler.runner.patching import status_patch
@@ -429,6 +429,10 @@ class WorkflowRunner:
         self.ops.pop(key, None)
         self.rv.pop(key, None)
         self.renewed.pop(key, None)
+        try:
+            gc.collect(self.home, self.artifacts, op.wf, op.spec)
+        except OSError as exc:  # leftovers cost disk, never the runner
+            log.warning("workflow %s/%s: volumeClaimGC/artifactGC: %s", *key, exc, extra=_ctx(key))
         self.locks.release(f"{key[0]}/{key[1]}")
         for node_id in list(op.locked):
             self.locks.release(f"{key[0]}/{key[1]}/{node_id}")
