@@ -111,8 +111,8 @@ def test_fields_the_local_engine_does_not_run_yet_say_what_happens_instead():
       artifactGC: {strategy: Never}
       templates:
       - name: main
-        daemon: true
         container: {image: busybox}
+        outputs: {artifacts: [{name: a, path: /a, archive: {zip: {}}}]}
       - name: call
         volumes: [{name: v, emptyDir: {}}]
         container: {image: alpine, volumeMounts: [{name: v, mountPath: /v, subPathExpr: "$(X)"}]}
@@ -121,7 +121,7 @@ def test_fields_the_local_engine_does_not_run_yet_say_what_happens_instead():
     assert [p for p in problems if p[0] == "error"] == []
     messages = {field: message for severity, field, message in problems if severity == "warning"}
     assert "still deletes" in messages["spec.artifactGC.strategy"]
-    assert "daemon" in messages["spec.templates[0].daemon"]
+    assert "zip archives" in messages["spec.templates[0].outputs.artifacts[0].archive.zip"]
     assert "subPathExpr is not expanded" in messages["spec.templates[1].container.volumeMounts[0].subPathExpr"]
 
 

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from reconciler.engine import nodes as N
-from reconciler.engine.actions import PodFinished, ReleaseLocks, RunPod, SaveMemo, SetTimer
+from reconciler.engine.actions import KillPod, PodFinished, ReleaseLocks, RunPod, SaveMemo, SetTimer
 from reconciler.engine.controls import ControlsMixin
 from reconciler.engine.frames import Frame, RootFrame
 from reconciler.engine.memoization import MemoMixin, call_key
@@ -79,6 +79,7 @@ class Operator(ControlsMixin, MemoMixin):
         self.locked: set[str] = set()        # nodes holding locks, released when they finish
         self.lock_waiting: set[str] = set()
         self.waiting_frames: dict[str, tuple[Frame, dict]] = {}
+        self.daemons: set[str] = set()       # daemon pods still running for their scope
         self.held_suspends: dict[str, tuple[dict, dict]] = {}  # suspend nodes reached while suspended
         self.prior: dict[str, dict] | None = None  # resubmit --memoized: call key -> earlier result
 
@@ -103,6 +104,15 @@ class Operator(ControlsMixin, MemoMixin):
     def on_pod_finished(self, event: PodFinished) -> None:
         node = self.nodes.get(event.node_id)
         self.running_pods.discard(event.node_id)
+        if event.node_id in self.daemons and node is not None:
+            # A daemon that exits before its scope ends fails (Argo marks it failed even on exit 0).
+            self.daemons.discard(event.node_id)
+            node["daemoned"] = None
+            node["phase"] = N.FAILED
+            node["message"] = f"daemon exited before its scope ended: {event.message or 'exit code 0'}"
+            self.touch(event.node_id)
+            self._drain_pod_queue()
+            return
         if node is None or N.is_fulfilled(node):
             self._drain_pod_queue()
             return
@@ -228,6 +238,8 @@ class Operator(ControlsMixin, MemoMixin):
             self.actions.append(ReleaseLocks(node_id))
         self.lock_waiting.discard(node_id)
         self.frames.pop(node_id, None)
+        if self.daemons:
+            self.stop_daemons(node_id, "its scope ended")
         owner = self.owner.get(node_id)
         if owner is not None:
             owner.child_done(node_id)
@@ -458,7 +470,31 @@ class Operator(ControlsMixin, MemoMixin):
             self.touch(node_id)
             self.running_pods.add(node_id)
             self.actions.append(action)
+            if action.template.get("daemon"):
+                self._daemon_started(node_id)
         self.pod_queue.extendleft(reversed(blocked))
+
+    def _daemon_started(self, node_id: str) -> None:
+        """`daemon: true`: the step counts as done once its process is started (no readiness probe
+        runs locally) and keeps running until its scope ends (Argo's killDaemonedChildren). Steps
+        share the host network, so its address is 127.0.0.1."""
+        node = self.nodes[node_id]
+        node["daemoned"] = True
+        node["podIP"] = "127.0.0.1"
+        self.daemons.add(node_id)
+        self.complete(node_id, N.SUCCEEDED, "", None)
+
+    def stop_daemons(self, boundary_id: str | None, reason: str) -> None:
+        """Kill the daemons of the scope `boundary_id` (None: every one); they stay Succeeded."""
+        for node_id in sorted(self.daemons):
+            node = self.nodes[node_id]
+            if boundary_id is not None and node.get("boundaryID") != boundary_id:
+                continue
+            self.daemons.discard(node_id)
+            node["daemoned"] = None  # None, not a missing key: the status merge patch removes it
+            self.touch(node_id)
+            if node_id in self.running_pods:
+                self.actions.append(KillPod(node_id, reason))
 
     # ---- whole-workflow transitions ------------------------------------------------------
 

@@ -159,6 +159,7 @@ def _resolve_artifact_source(arg: dict | None, decl: dict, scope: dict) -> dict 
 def add_node_outputs(scope: dict, prefix: str, node: dict) -> None:
     """Expose one finished step/task under `steps.NAME.*` / `tasks.NAME.*`."""
     scope[f"{prefix}.id"] = node["id"]
+    scope[f"{prefix}.ip"] = node.get("podIP", "")
     scope[f"{prefix}.status"] = node["phase"]
     scope[f"{prefix}.startedAt"] = node.get("startedAt", "")
     scope[f"{prefix}.finishedAt"] = node.get("finishedAt", "")

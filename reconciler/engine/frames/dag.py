@@ -212,7 +212,8 @@ class DagFrame(HookedFrame):
         node = self.op.nodes[self.task_node[name]]
         cont = self.tasks[name].get("continueOn") or {}
         return TaskResult(node["phase"], tuple(item["phase"] for item in self.items_of(name)),
-                          continue_on_failed=bool(cont.get("failed")), continue_on_error=bool(cont.get("error")))
+                          daemoned=bool(node.get("daemoned")), continue_on_failed=bool(cont.get("failed")),
+                          continue_on_error=bool(cont.get("error")))
 
     def settled(self, child_id: str) -> None:
         name = self.name_of.get(child_id)
