@@ -109,20 +109,20 @@ def test_fields_the_local_engine_does_not_run_yet_say_what_happens_instead():
     spec:
       entrypoint: main
       artifactGC: {strategy: Never}
+      hooks: {started: {expression: "true", template: call}}
       templates:
       - name: main
         container: {image: busybox}
         outputs: {artifacts: [{name: a, path: /a, archive: {zip: {}}}]}
       - name: call
-        volumes: [{name: v, emptyDir: {}}]
-        container: {image: alpine, volumeMounts: [{name: v, mountPath: /v, subPathExpr: "$(X)"}]}
+        container: {image: alpine}
     """
     problems = _lint(text)
     assert [p for p in problems if p[0] == "error"] == []
     messages = {field: message for severity, field, message in problems if severity == "warning"}
     assert "still deletes" in messages["spec.artifactGC.strategy"]
     assert "zip archives" in messages["spec.templates[0].outputs.artifacts[0].archive.zip"]
-    assert "subPathExpr is not expanded" in messages["spec.templates[1].container.volumeMounts[0].subPathExpr"]
+    assert "other than exit" in messages["spec.hooks.started"]
 
 
 def test_plugin_template_is_an_error_on_the_local_executor():

@@ -10,6 +10,7 @@ a conflict or in the store's change feed, and is read and applied before writing
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -22,12 +23,13 @@ from reconciler.engine.actions import KillPod, ReleaseLocks, RunPod, SaveMemo
 from reconciler.engine.operator import Operator
 from reconciler.engine.resubmission import MEMOIZED_FROM, prior_results
 from reconciler.engine.submission import store_lookup
-from reconciler.executors.base import Executor, PodResult
+from reconciler.executors.base import ERROR, Executor, PodResult
 from reconciler.executors.daemonside import WithDaemonSide
 from reconciler.executors.local import reap_orphans
 from reconciler.runner import gc, leases
 from reconciler.runner.controls import SHUTDOWN_MESSAGES, apply_controls
 from reconciler.runner.locks import LockManager, holder_is_stale, namespace_cap, requests_for
+from reconciler.runner.mounts import MountError
 from reconciler.runner.patching import status_patch
 from reconciler.runner.pods import build_job, finished_event, run_dir, save_memo
 from reconciler.store.base import ObjectStore
@@ -409,9 +411,15 @@ class WorkflowRunner:
             if isinstance(action, RunPod):
                 if self.draining:
                     continue  # recorded as running; the next runner starts it (at least once)
-                job = build_job(self.home, self.artifacts, op.wf["metadata"], action)
                 self.jobs[action.node_id] = action
                 self.op_of_node[action.node_id] = op
+                try:
+                    job = build_job(self.home, self.artifacts, op.wf["metadata"], action)
+                except MountError as exc:  # the step's own input is wrong: its error, not the runner's
+                    now = time.time()
+                    self._feed([PodResult(action.node_id, ERROR, None, str(exc), "", Path(os.devnull), {}, {},
+                                          now, now)])
+                    continue
                 self.executor.start(job)
             elif isinstance(action, KillPod):
                 self.executor.kill(action.node_id, action.reason)

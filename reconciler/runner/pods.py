@@ -14,6 +14,7 @@ from reconciler.artifacts.base import ArtifactRepository
 from reconciler.engine import nodes as nodes_mod
 from reconciler.engine.actions import PodFinished, RunPod, SaveMemo
 from reconciler.executors.base import InputFile, OutputArtifactSpec, PodJob, PodResult, SidecarSpec, Volume
+from reconciler.runner.mounts import host_path
 from reconciler.store.base import ObjectStore
 from reconciler.store.errors import AlreadyExists, NotFound
 
@@ -71,7 +72,7 @@ def build_job(home: Path, artifacts: ArtifactRepository, wf_meta: dict, action: 
     for mount in body.get("volumeMounts", []) or []:
         host = Path(home) / "volumes" / ns / meta["name"] / mount["name"]
         host.mkdir(parents=True, exist_ok=True)
-        volumes.append(Volume(host, mount["mountPath"], bool(mount.get("readOnly"))))
+        volumes.append(Volume(host_path(host, mount, env), mount["mountPath"], bool(mount.get("readOnly"))))
     return PodJob(
         node_id=action.node_id,
         pod_name=action.pod_name,
