@@ -51,7 +51,7 @@ data: {warehouse: "2"}
 """
 
 # an unsupported field on line 8, a kind apply does not take on line 12
-BAD = manifest("WorkflowTemplate", "bad").replace("  - name: main\n", "  - name: main\n    daemon: true\n") + \
+BAD = manifest("WorkflowTemplate", "bad").replace("  - name: main\n", "  - name: main\n    demon: true\n") + \
     "---\n" + manifest("Workflow", "wf")
 
 # AGE / NEXT RUN / LAST RUN columns and "(... ago)": the two runs happen a moment apart.
@@ -135,7 +135,7 @@ def test_apply_templates_cron_through_the_api_match_local(setup):
     bad = tmp / "bad.yaml"
     bad.write_text(BAD)
     problems = same_failure(daemon, elsewhere, "apply", str(bad), str(objects), code=2)
-    assert f"{bad}:8: spec.templates[0].daemon:" in problems and f"{bad}:12: kind: apply takes" in problems
+    assert f"{bad}:8: spec.templates[0].demon:" in problems and f"{bad}:12: kind: apply takes" in problems
     assert same_failure(daemon, elsewhere, "apply", str(tmp / "missing.yaml"), code=2).startswith(
         f"{tmp / 'missing.yaml'}:1: (file): cannot read file")
     assert "bad" not in ok(cli(daemon.home, "template", "list", "-o", "name")).split()  # all or nothing
@@ -251,7 +251,7 @@ def test_the_new_endpoints_check_names_bodies_and_tokens(setup):
         assert client.request("PUT", "/api/v1/semaphores/default", body).status == 400, body
     assert client.request("PUT", "/api/v1/semaphores/default", {"ref": "a/b", "size": -1}).status == 400
     invalid = client.request("POST", "/api/v1/apply/default", {"manifest": BAD, "filename": "bad.yaml"})
-    assert invalid.status == 400 and invalid.json()["problems"][0].startswith("bad.yaml:8: spec.templates[0].daemon:")
+    assert invalid.status == 400 and invalid.json()["problems"][0].startswith("bad.yaml:8: spec.templates[0].demon:")
     assert client.request("POST", "/api/v1/apply/default", {"manifests": []}).status == 400
     assert client.request("POST", "/api/v1/apply/default", {"manifest": 3}).status == 400
     assert client.request("POST", "/api/v1/apply/default", {"manifest": CONFIGMAP},

@@ -259,11 +259,11 @@ BAD_INPUTS: dict[str, tuple[str, str]] = {
 """, "day"),
     "unsupported-field": (HEAD.format(name="daemon") + f"""  templates:
   - name: main
-    daemon: true  {HERE}
+    demon: true  {HERE}
     container:
       image: busybox
       command: [echo, hi]
-""", "unsupported field spec.templates[0].daemon"),
+""", "unsupported field spec.templates[0].demon"),
     "unknown-templateref": (HEAD.format(name="tref") + f"""  templates:
   - name: main
     steps:

@@ -315,3 +315,19 @@ def test_raising_a_semaphore_size_lets_waiting_workflows_run(home: Path) -> None
     # The first one was still running (held at its gate) when the others started.
     others = [final[n]["status"]["startedAtUnix"] for n in names if n != first]
     assert all(start < final[first]["status"]["finishedAtUnix"] for start in others)
+
+
+def test_waiting_workflows_are_admitted_by_priority_then_age(tmp_path):
+    """spec.priority orders the namespace-cap queue (Argo: higher priority is processed first)."""
+    home = tmp_path / "home"
+    with Daemon(home, max_running=1) as d:
+        hold = submit(d.store, {"metadata": {"name": "hold"}, "spec": {"entrypoint": "m", "templates": [
+            {"name": "m", "suspend": {"duration": "2"}}]}})
+        watch(d.store, [hold], until=lambda s: s[hold]["status"].get("phase") == "Running")
+        quick = {"entrypoint": "m", "templates": [{"name": "m", "container": {"image": "a", "command": ["true"]}}]}
+        low = submit(d.store, {"metadata": {"name": "low"}, "spec": quick})
+        high = submit(d.store, {"metadata": {"name": "high"}, "spec": {**quick, "priority": 5}})
+        final, _ = watch(d.store, [hold, low, high])
+    assert all(w["status"]["phase"] == "Succeeded" for w in final.values())
+    # One at a time: the high-priority one, submitted last, ran (and finished) before the older low one.
+    assert final[high]["status"]["finishedAtUnix"] <= final[low]["status"]["startedAtUnix"]

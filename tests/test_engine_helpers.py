@@ -1,9 +1,11 @@
 """Helpers shared by the tests/test_engine_*.py files (this module holds no tests).
 
-Every engine test runs a real workflow end to end: the real `WorkflowRunner`, the real
+Every engine test runs a real workflow end to end: the real `WorkflowRunner`, by default the real
 `LocalProcessExecutor` (one subprocess per step, bubblewrap where it can run), a real SQLite store
 and a local artifact repository, all under the test's tmp_path. Assertions are made on the object
-persisted in the store, not on the runner's in-memory copy."""
+persisted in the store, not on the runner's in-memory copy. `run(..., executor=...)` takes any
+executor, so the same table of workflows runs on the in-process executor (tests/engine_inprocess.py,
+no processes) and on the local one."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ import yaml
 from reconciler.artifacts import LocalArtifactRepository
 from reconciler.engine.submission import build_workflow, store_lookup
 from reconciler.executors import LocalProcessExecutor
+from reconciler.executors.base import Executor
 from reconciler.runner import WorkflowRunner
 from reconciler.store import open_store
 
@@ -22,14 +25,14 @@ NS = "default"
 
 
 def run(tmp_path: Path, text: str, params: dict[str, str] | None = None, templates: list[str] | tuple = (),
-        limit: float = 20.0) -> dict:
+        limit: float = 20.0, executor: Executor | None = None) -> dict:
     """Store the WorkflowTemplates in `templates`, submit the Workflow in `text` with `params` as
     `-p` overrides, run it to its end and return the Workflow object as persisted.
 
     A workflow that has not finished after `limit` seconds fails the test (rather than hanging
-    the suite)."""
+    the suite). `executor` (closed here) defaults to a new LocalProcessExecutor."""
     store = open_store(tmp_path / "store.db")
-    executor = LocalProcessExecutor()
+    executor = executor or LocalProcessExecutor()
     try:
         for tmpl_text in templates:
             tmpl = yaml.safe_load(tmpl_text)

@@ -410,10 +410,11 @@ def test_depends_task_names() -> None:
         ("A B", 'unexpected "B"'),
         ("A.Bogus", "task result 'Bogus' for task 'A' is invalid"),
         ("A.succeeded", "task result 'succeeded'"),
-        ("A.", 'unexpected character "."'),
+        ("A.", "task result '' for task 'A' is invalid"),
         ("A & B", 'unexpected character "&"'),
         ("A and B", 'unexpected "and"'),
-        ("my_task", 'unexpected character "_"'),
+        ("my_task", "'my_task' is not a task name: name must consist of alpha-numeric characters or '-'"),
+        ("a.b.Failed", "'a.b.Failed' is not a task or task.Result"),
     ],
 )
 def test_parse_depends_errors(text: str, message: str) -> None:

@@ -46,10 +46,10 @@ def test_sync_exits_non_zero_when_an_environment_fails_and_status_names_file_and
     remote = make_remote(tmp_path / "git", {"workflows/etl.yaml": template("etl")})
     monkeypatch.setenv("RECONCILER_REPO", str(remote.bare))  # run_cli passes the environment on
     run_cli(home, "sync", check=True)
-    remote.commit("qa", {"workflows/etl.yaml": template("etl", extra="    daemon: true\n")})
+    remote.commit("qa", {"workflows/etl.yaml": template("etl", extra="    demon: true\n")})
     proc = run_cli(home, "sync")
     assert proc.returncode == 1
-    assert "workflows/etl.yaml:17: spec.templates[0].daemon: unsupported field" in proc.stderr
+    assert "workflows/etl.yaml:17: spec.templates[0].demon: unsupported field" in proc.stderr
     qa = next(e for e in json.loads(run_cli(home, "status", "-o", "json").stdout) if e["name"] == "qa")
     assert qa["phase"] == "Failed" and "workflows/etl.yaml:17" in qa["message"]
     assert qa["commit"] != remote.remote_head("qa")

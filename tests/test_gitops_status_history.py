@@ -90,7 +90,7 @@ def test_status_order_last_change_git_ahead_cut_messages_warnings_and_exit_code(
     assert "warning: workflows/latest.yaml:" in hist
 
     # qa breaks on many files at once: a long message, git ahead of what qa runs, exit 1.
-    broken = {f"workflows/broken-{i}.yaml": template(f"broken-{i}", extra="    daemon: true\n") for i in range(6)}
+    broken = {f"workflows/broken-{i}.yaml": template(f"broken-{i}", extra="    demon: true\n") for i in range(6)}
     bad = remote.commit("qa", broken, "Break qa")
     assert run_cli(home, "sync", "--repo", repo).returncode == 1
     qa = status_json(home)["qa"]

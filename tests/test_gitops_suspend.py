@@ -98,7 +98,7 @@ def test_the_daemon_logs_a_rejected_commit_once_no_change_passes_at_debug_and_wa
                           "--log-format", "json")
     try:
         assert wait_for(lambda: envs(daemon).get("qa", {}).get("phase") == "Synced")
-        bad = remote.commit("qa", {"workflows/broken.yaml": template("broken", extra="    daemon: true\n")})
+        bad = remote.commit("qa", {"workflows/broken.yaml": template("broken", extra="    demon: true\n")})
         remote.commit("dev", {"workflows/latest.yaml": template("latest", image="python:latest")})
         assert wait_for(lambda: envs(daemon)["qa"]["head"] == bad and envs(daemon)["dev"]["warnings"])
         passes = daemon.client.get("/api/v1/sync/status").json()["passes"]

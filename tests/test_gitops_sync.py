@@ -101,13 +101,13 @@ def test_update_shows_a_readable_diff(store, remote, tmp_path):
 def test_bad_file_keeps_environment_at_last_good_commit_while_others_sync(store, remote, tmp_path):
     rec = reconciler(store, remote, tmp_path)
     good = results(rec)["dev"].commit
-    bad = template("broken", extra="    daemon: true\n")
+    bad = template("broken", extra="    demon: true\n")
     remote.commit("dev", {"workflows/broken.yaml": bad, "workflows/report.yaml": template("report")})
     qa_sha = remote.commit("qa", {"workflows/qa-only.yaml": template("qa-only")})
     res = results(rec)
     dev = res["dev"]
     assert dev.phase == "Failed" and dev.reason == "ValidationFailed" and dev.commit == good
-    assert "workflows/broken.yaml:17: spec.templates[0].daemon: unsupported field" in dev.message
+    assert "workflows/broken.yaml:17: spec.templates[0].demon: unsupported field" in dev.message
     assert f"staying at last good commit {good[:7]}" in dev.message
     # all-or-nothing: the good file of the same commit is not applied either
     assert names(store, "WorkflowTemplate", "team-dev") == ["etl"]

@@ -11,8 +11,9 @@ import pytest
 
 from reconciler.artifacts import LocalArtifactRepository
 from reconciler.schedule import CRON_LABEL, SCHEDULED_ANNOTATION, delete_workflow_data, enforce_history, fire
-from reconciler.schedule.firing import CREATED, ERROR, EXISTS, SKIPPED, SUSPENDED
+from reconciler.schedule.firing import CREATED, ERROR, EXISTS, SKIPPED, STOPPED, SUSPENDED
 from reconciler.schedule.history import beyond_limits
+from reconciler.schedule.sweeping import sweep
 from reconciler.schedule.triggers import parse_cron_spec
 from reconciler.store import open_store
 from tests.schedule_support import cron_obj, cron_workflows, names, set_phase, ts
@@ -75,6 +76,52 @@ def test_suspended_does_not_fire(store):
     cron = apply(store, suspend=True)
     assert fire(store, cron, T0, T0.timestamp()).outcome == SUSPENDED
     assert names(store) == []
+
+
+def test_when_false_skips_the_fire_and_when_true_fires(store):
+    """Argo's evalWhen: {{cronworkflow.*}} substituted, then evaluated as a step's when."""
+    cron = apply(store, when="{{cronworkflow.name}} == other")
+    result = fire(store, cron, T0, T0.timestamp())
+    assert result.outcome == SKIPPED and "evaluated false" in result.message
+    assert names(store) == []
+    store.delete("CronWorkflow", "default", "tick")
+    cron = apply(store, when="{{cronworkflow.name}} == tick && {{cronworkflow.failed}} == 0")
+    assert fire(store, cron, T0, T0.timestamp()).outcome == CREATED
+    assert names(store) == [f"tick-{int(T0.timestamp())}"]
+
+
+def test_stop_strategy_counts_finished_runs_and_stops_firing(store):
+    """Argo's checkStopingCondition over status.succeeded/failed, which the sweep counts as workflows
+    leave status.active."""
+    cron = apply(store, stopStrategy={"expression": "cronworkflow.succeeded >= 1"})
+    first = fire(store, cron, T0, T0.timestamp()).workflow
+    set_phase(store, first, "Succeeded")
+    sweep(store, None)
+    assert fresh(store)["status"]["succeeded"] == 1 and fresh(store)["status"]["active"] == []
+    result = fire(store, fresh(store), T1, T1.timestamp())
+    assert result.outcome == STOPPED
+    assert names(store) == [first]
+    assert fresh(store)["status"]["phase"] == "Stopped"
+    sweep(store, None)
+    assert fresh(store)["status"]["succeeded"] == 1  # a run is counted once
+
+
+def test_a_failed_run_counts_as_failed(store):
+    cron = apply(store, stopStrategy={"expression": "cronworkflow.failed > 0"})
+    first = fire(store, cron, T0, T0.timestamp()).workflow
+    set_phase(store, first, "Error")
+    sweep(store, None)
+    assert (fresh(store)["status"].get("succeeded"), fresh(store)["status"]["failed"]) == (0, 1)
+    assert fire(store, fresh(store), T1, T1.timestamp()).outcome == STOPPED
+
+
+def test_a_when_that_cannot_be_evaluated_is_a_condition_not_a_fire(store):
+    cron = apply(store, when="{{cronworkflow.name}} ==")
+    result = fire(store, cron, T0, T0.timestamp())
+    assert result.outcome == ERROR and result.message.startswith("failed to evaluate when:")
+    assert names(store) == []
+    (condition,) = fresh(store)["status"]["conditions"]
+    assert condition["message"] == result.message
 
 
 def running_previous(store, policy: str) -> tuple[dict, str]:

@@ -209,9 +209,9 @@ def test_load_file_errors_for_missing_and_binary_files(tmp_path):
 
 def test_problem_and_spec_error_formatting():
     error = Problem("a.yaml", 3, "spec.parallelism", "expected integer, got string")
-    warning = Problem("a.yaml", 4, "spec.nodeSelector", "has no effect on the local executor", "warning")
+    warning = Problem("a.yaml", 4, "spec.nodeSelector", "a Kubernetes-only field: the local executor ignores it", "warning")
     assert str(error) == "a.yaml:3: spec.parallelism: expected integer, got string"
-    assert str(warning) == "warning: a.yaml:4: spec.nodeSelector: has no effect on the local executor"
+    assert str(warning) == "warning: a.yaml:4: spec.nodeSelector: a Kubernetes-only field: the local executor ignores it"
     exc = SpecError([error, warning])
     assert exc.problems == [error, warning]
     assert str(exc) == f"{error}\n{warning}"

@@ -77,8 +77,8 @@ def test_corpus_kubernetes_only_fields_warn_on_the_local_executor_only():
     docs = load_file(CORPUS / "default-pdb-support.yaml")
     warnings = [str(p) for p in validate_documents(docs)]
     assert warnings == [
-        f"warning: {CORPUS}/default-pdb-support.yaml:8: spec.serviceAccountName: has no effect on the local executor",
-        f"warning: {CORPUS}/default-pdb-support.yaml:9: spec.podDisruptionBudget: has no effect on the local executor",
+        f"warning: {CORPUS}/default-pdb-support.yaml:8: spec.serviceAccountName: a Kubernetes-only field: the local executor ignores it",
+        f"warning: {CORPUS}/default-pdb-support.yaml:9: spec.podDisruptionBudget: a Kubernetes-only field: the local executor ignores it",
     ]
     assert validate_documents(docs, local_executor=False) == []
 
@@ -103,21 +103,32 @@ def test_every_supported_kind_has_a_schema():
 def test_unsupported_field_names_the_path_and_the_line_of_the_key():
     text = workflow("""
         - name: main
-          daemon: true
+          demon: true
           container:
             image: busybox
         """)
-    assert errors(text) == [(9, "spec.templates[0].daemon", "unsupported field spec.templates[0].daemon")]
-    assert str(validate(text)[0]) == "wf.yaml:9: spec.templates[0].daemon: unsupported field spec.templates[0].daemon"
+    assert errors(text) == [(9, "spec.templates[0].demon", "unsupported field spec.templates[0].demon")]
+    assert str(validate(text)[0]) == "wf.yaml:9: spec.templates[0].demon: unsupported field spec.templates[0].demon"
 
 
 def test_unsupported_template_type_is_reported_once():
     text = workflow("""
         - name: main
+          job:
+            action: create
+        """)
+    assert errors(text) == [(9, "spec.templates[0].job", "unsupported field spec.templates[0].job")]
+
+
+def test_resource_template_is_an_error_on_the_local_executor_only():
+    text = workflow("""
+        - name: main
           resource:
             action: create
         """)
-    assert errors(text) == [(9, "spec.templates[0].resource", "unsupported field spec.templates[0].resource")]
+    message = "resource templates create Kubernetes objects: the local executor cannot run them"
+    assert errors(text) == [(9, "spec.templates[0].resource", message)]
+    assert validate(text, local_executor=False) == []
 
 
 def test_unsupported_fields_in_containers_steps_and_artifacts():
@@ -130,12 +141,12 @@ def test_unsupported_fields_in_containers_steps_and_artifacts():
           outputs:
             artifacts:
             - name: out
-              s3: {key: x}
-        """, ECHO + "  stdin: true\n")
+              s4: {key: x}
+        """, ECHO + "  stdn: true\n")
     assert errors(text) == [
         (12, "spec.templates[0].steps[0][0].priority", "unsupported field spec.templates[0].steps[0][0].priority"),
-        (16, "spec.templates[0].outputs.artifacts[0].s3", "unsupported field spec.templates[0].outputs.artifacts[0].s3"),
-        (21, "spec.templates[1].stdin", "unsupported field spec.templates[1].stdin"),
+        (16, "spec.templates[0].outputs.artifacts[0].s4", "unsupported field spec.templates[0].outputs.artifacts[0].s4"),
+        (21, "spec.templates[1].stdn", "unsupported field spec.templates[1].stdn"),
     ]
 
 
@@ -181,10 +192,10 @@ def test_exactly_one_template_type():
         - name: empty
           inputs: {}
         """)
+    kinds = "container, script, dag, steps, suspend, containerSet, data, http, resource, plugin"
     assert errors(text) == [
-        (8, "spec.templates[0]",
-         "expected exactly one of container, script, dag, steps, suspend, found container, script"),
-        (11, "spec.templates[1]", "expected exactly one of container, script, dag, steps, suspend, found none"),
+        (8, "spec.templates[0]", f"expected exactly one of {kinds}, found container, script"),
+        (11, "spec.templates[1]", f"expected exactly one of {kinds}, found none"),
     ]
 
 
@@ -337,12 +348,13 @@ def test_dag_missing_dependency():
 
 
 @pytest.mark.parametrize("expression, reason", [
-    ("A &&", "expression ends where a task name was expected"),
-    ("A B", "unexpected 'B' after a complete expression"),
-    ("(A || B", "missing ')'"),
-    ("A.Done", "unknown task result .Done"),
-    ("A & B", "unexpected character '&'"),
-    ("&& A", "expected a task name, got '&&'"),
+    ("A &&", "expression ends where a task was expected"),
+    ("A B", 'unexpected "B"'),
+    ("(A || B", 'missing ")"'),
+    ("A.Done", "task result 'Done' for task 'A' is invalid"),
+    ("A & B", 'unexpected character "&"'),
+    ("&& A", 'expected a task but found "&&"'),
+    ("A && step_b", "'step_b' is not a task name: name must consist of alpha-numeric characters or '-'"),
 ])
 def test_dag_malformed_depends(expression, reason):
     text = workflow(dag(f"""
@@ -352,12 +364,12 @@ def test_dag_malformed_depends(expression, reason):
         """))
     ((line, field, message),) = errors(text)
     assert (line, field) == (13, "spec.templates[0].dag.tasks[2].depends")
-    assert message.startswith(f"malformed depends expression {expression!r}: {reason}")
+    assert message.startswith(f'invalid depends "{expression}": {reason}')
 
 
 def test_depends_parser_accepts_the_enhanced_syntax():
     assert depends_task_names("A && (C.Succeeded || C.Failed)") == ["A", "C", "C"]
-    assert depends_task_names("!B.AnySucceeded || should-execute_2.AllFailed") == ["B", "should-execute_2"]
+    assert depends_task_names("!B.AnySucceeded || should-execute-2.AllFailed") == ["B", "should-execute-2"]
     with pytest.raises(DependsSyntaxError):
         depends_task_names("((((A)))")
 
@@ -488,7 +500,7 @@ def test_lint_paths_reports_every_problem_of_every_file(tmp_path):
     (tmp_path / "good.yaml").write_text(textwrap.dedent(LIBRARY))
     (tmp_path / "nested").mkdir()
     (tmp_path / "nested" / "broken.yml").write_text("apiVersion: v1\nkind: ConfigMap\ndata: [a\n")
-    (tmp_path / "nested" / "bad.yaml").write_text(workflow("- name: main\n  daemon: true\n  suspend: {}\n")
+    (tmp_path / "nested" / "bad.yaml").write_text(workflow("- name: main\n  demon: true\n  suspend: {}\n")
                                                    + "  parallelism: x\n")
     (tmp_path / "notes.txt").write_text("not yaml: [")
     (tmp_path / ".github").mkdir()
@@ -496,7 +508,7 @@ def test_lint_paths_reports_every_problem_of_every_file(tmp_path):
     problems = lint_paths([str(tmp_path), str(tmp_path / "missing.yaml")])
     assert [str(p) for p in problems[:3]] == [
         f"{tmp_path}/missing.yaml:1: (file): no such file or directory",
-        f"{tmp_path}/nested/bad.yaml:9: spec.templates[0].daemon: unsupported field spec.templates[0].daemon",
+        f"{tmp_path}/nested/bad.yaml:9: spec.templates[0].demon: unsupported field spec.templates[0].demon",
         f"{tmp_path}/nested/bad.yaml:11: spec.parallelism: expected integer, got string",
     ]
     # The wording of YAML syntax errors depends on whether PyYAML uses libyaml.

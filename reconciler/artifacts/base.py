@@ -6,6 +6,18 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 
 ARCHIVES = ("none", "tar")
+# Argo's key-only artifacts (a driver with just `key`) name a key in the default repository; the
+# local engine's default repository is its own, and such keys live under the workflow's namespace.
+KEY_ONLY_DRIVERS = ("s3", "gcs", "oss")
+
+
+def key_only(artifact: dict) -> str | None:
+    """The key of an artifact given only as `<driver>: {key: ...}`, else None."""
+    for driver in KEY_ONLY_DRIVERS:
+        location = artifact.get(driver)
+        if isinstance(location, dict) and set(location) == {"key"}:
+            return str(location["key"])
+    return None
 
 
 class ArtifactRepository(ABC):
@@ -29,3 +41,8 @@ class ArtifactRepository(ABC):
     @abstractmethod
     def delete_prefix(self, prefix: str) -> None:
         """Drop every artifact whose key lies under ``prefix`` (e.g. one workflow's)."""
+
+    def list_keys(self, prefix: str, limit: int) -> list[str]:
+        """Keys of the files under ``prefix`` (a data template's artifactPaths), sorted; ValueError
+        beyond ``limit`` entries."""
+        raise NotImplementedError(f"{type(self).__name__} cannot list keys")

@@ -73,6 +73,21 @@ class LocalArtifactRepository(ArtifactRepository):
         except paths.PathEscape as exc:
             raise ValueError(f"invalid artifact key {key!r}: {exc}") from None
 
+    def list_keys(self, prefix: str, limit: int) -> list[str]:
+        base = self.path(prefix.rstrip("/"))
+        if not os.path.lexists(base):
+            return []
+        if not base.is_dir() or base.is_symlink():
+            return [prefix.rstrip("/")]
+        found: list[str] = []
+        for folder, dirs, files in os.walk(base):  # os.walk does not follow symlinked folders
+            dirs.sort()
+            for name in sorted(files):
+                found.append(Path(folder, name).relative_to(self.root).as_posix())
+                if len(found) > limit:
+                    raise ValueError(f"more than {limit} artifacts under {prefix!r}")
+        return sorted(found)
+
     def save(self, source: Path, key: str, archive: str = "tar", compression_level: int | None = None) -> dict:
         if archive not in ARCHIVES:
             raise ValueError(f"archive must be one of {ARCHIVES}, not {archive!r}")

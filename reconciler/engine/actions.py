@@ -16,6 +16,7 @@ class RunPod:
     input_artifacts: list[dict] = field(default_factory=list)   # {name, path, raw|key...}
     timeout: float | None = None
     volumes: dict = field(default_factory=dict)   # volume name -> spec (for mountPath lookup)
+    archive_logs: bool = False  # save the log as the artifact main-logs (Argo's IsArchiveLogs)
 
 
 @dataclass

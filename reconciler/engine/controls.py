@@ -110,6 +110,7 @@ class ControlsMixin:
             frame.start()
 
     def finish_workflow(self, phase: str, message: str = "") -> None:
+        self.stop_daemons(None, "the workflow ended")
         now = self.clock()
         self.status["phase"] = phase
         self.status["finishedAt"] = N.now_rfc3339(now)

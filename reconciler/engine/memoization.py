@@ -24,7 +24,7 @@ class MemoMixin:
 
     def _memo_hit(self, kind, name, display, ctx, tmpl, inputs, owner, parent_id, boundary_id,
                   status: dict, outputs: dict) -> str:
-        node_type = N.POD if kind in ("container", "script") else {"steps": N.STEPS, "dag": N.DAG}.get(kind, N.SUSPEND)
+        node_type = {"steps": N.STEPS, "dag": N.DAG, "suspend": N.SUSPEND}.get(kind, N.POD)
         node = self.create_node(name, display, node_type, owner=owner, parent_id=parent_id,
                                 boundary_id=boundary_id, tmpl=tmpl, ctx=ctx, phase=N.PENDING, inputs=inputs)
         node["memoizationStatus"] = status

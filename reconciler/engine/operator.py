@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from reconciler.engine import nodes as N
-from reconciler.engine.actions import PodFinished, ReleaseLocks, RunPod, SaveMemo, SetTimer
+from reconciler.engine.actions import KillPod, PodFinished, ReleaseLocks, RunPod, SaveMemo, SetTimer
 from reconciler.engine.controls import ControlsMixin
 from reconciler.engine.frames import Frame, RootFrame
 from reconciler.engine.memoization import MemoMixin, call_key
@@ -28,6 +28,7 @@ from reconciler.engine.templates import (
     is_leaf,
     template_type,
 )
+from reconciler.spec.containerset import as_container
 from reconciler.spec.expressions.durations import parse_duration
 from reconciler.spec.expressions.errors import ExpressionError
 from reconciler.spec.expressions.templating import substitute, substitute_object
@@ -80,6 +81,7 @@ class Operator(ControlsMixin, MemoMixin):
         self.locked: set[str] = set()        # nodes holding locks, released when they finish
         self.lock_waiting: set[str] = set()
         self.waiting_frames: dict[str, tuple[Frame, dict]] = {}
+        self.daemons: set[str] = set()       # daemon pods still running for their scope
         self.held_suspends: dict[str, tuple[dict, dict]] = {}  # suspend nodes reached while suspended
         self.prior: dict[str, dict] | None = None  # resubmit --memoized: call key -> earlier result
 
@@ -104,6 +106,15 @@ class Operator(ControlsMixin, MemoMixin):
     def on_pod_finished(self, event: PodFinished) -> None:
         node = self.nodes.get(event.node_id)
         self.running_pods.discard(event.node_id)
+        if event.node_id in self.daemons and node is not None:
+            # A daemon that exits before its scope ends fails (Argo marks it failed even on exit 0).
+            self.daemons.discard(event.node_id)
+            node["daemoned"] = None
+            node["phase"] = N.FAILED
+            node["message"] = f"daemon exited before its scope ended: {event.message or 'exit code 0'}"
+            self.touch(event.node_id)
+            self._drain_pod_queue()
+            return
         if node is None or N.is_fulfilled(node):
             self._drain_pod_queue()
             return
@@ -235,6 +246,8 @@ class Operator(ControlsMixin, MemoMixin):
             self.actions.append(ReleaseLocks(node_id))
         self.lock_waiting.discard(node_id)
         self.frames.pop(node_id, None)
+        if self.daemons:
+            self.stop_daemons(node_id, "its scope ended")
         owner = self.owner.get(node_id)
         if owner is not None:
             owner.child_done(node_id)
@@ -262,6 +275,9 @@ class Operator(ControlsMixin, MemoMixin):
         from reconciler.engine.frames import RetryFrame
 
         kind = template_type(tmpl)
+        if not tmpl.get("retryStrategy") and self.spec.get("retryStrategy"):
+            # Argo's woc.retryStrategy(): the workflow's strategy stands in for a template without one.
+            tmpl = {**tmpl, "retryStrategy": self.spec["retryStrategy"]}
         if tmpl.get("retryStrategy") and not in_retry:
             node = self.create_node(name, display, N.RETRY, owner=owner, parent_id=parent_id,
                                     boundary_id=boundary_id, tmpl=tmpl, ctx=ctx, inputs=inputs)
@@ -304,7 +320,7 @@ class Operator(ControlsMixin, MemoMixin):
     def _execute_kind(self, kind, name, display, ctx, tmpl, inputs, scope, owner, parent_id, boundary_id) -> str:
         from reconciler.engine.frames import DagFrame, StepsFrame
 
-        if kind in ("container", "script"):
+        if kind in ("container", "script", "http", "data", "containerSet"):
             return self._create_pod(name, display, ctx, tmpl, inputs, scope, owner, parent_id, boundary_id)
         if kind == "suspend":
             node = self.create_node(name, display, N.SUSPEND, owner=owner, parent_id=parent_id,
@@ -327,7 +343,11 @@ class Operator(ControlsMixin, MemoMixin):
         node = self.create_node(name, display, node_type, owner=owner, parent_id=parent_id,
                                 boundary_id=boundary_id, tmpl=tmpl, ctx=ctx, inputs=inputs)
         cls = StepsFrame if kind == "steps" else DagFrame
-        frame = cls(self, node["id"], ctx, tmpl, scope)
+        try:
+            frame = cls(self, node["id"], ctx, tmpl, scope)
+        except ExpressionError as exc:  # a malformed depends: the node errors, the runner carries on
+            self.complete(node["id"], N.ERROR, str(exc), None)
+            return node["id"]
         self.frames[node["id"]] = frame
         if tmpl.get("synchronization") and self.gate is not None:
             if self.replay is not None:  # it held its locks the first time; it still does
@@ -394,6 +414,9 @@ class Operator(ControlsMixin, MemoMixin):
                     scope[f"outputs.{kind}.{out['name']}.path"] = path
         try:
             body = substitute_object(tmpl, self.scoped(scope))
+            if "containerSet" in body:  # one sandbox running the set's containers (spec/containerset.py)
+                body = {**{k: v for k, v in body.items() if k != "containerSet"},
+                        "container": as_container(body["containerSet"])}
             timeout = None
             if body.get("timeout"):
                 timeout = parse_duration(body["timeout"])
@@ -404,11 +427,20 @@ class Operator(ControlsMixin, MemoMixin):
             self.complete(node_id, N.ERROR, str(exc), None)
             return node_id
         # The substituted template is what ran: keep it for retries, logs and memoization.
-        action = RunPod(node_id, pod_name, body, list(inputs.get("artifacts", [])), timeout, self.volumes())
+        action = RunPod(node_id, pod_name, body, list(inputs.get("artifacts", [])), timeout, self.volumes(),
+                        archive_logs=self.archive_logs(body))
         self.pending_pods[node_id] = action
         self.pod_queue.append(node_id)
         self._drain_pod_queue()
         return node_id
+
+    def archive_logs(self, tmpl: dict) -> bool:
+        """Argo's IsArchiveLogs with the controller default off: the template's archiveLocation
+        wins over the workflow's archiveLogs."""
+        location = tmpl.get("archiveLocation") or {}
+        if location.get("archiveLogs") is not None:
+            return bool(location["archiveLogs"])
+        return bool(self.spec.get("archiveLogs"))
 
     def pod_name(self, template_name: str, node_name: str) -> str:
         if node_name == self.name:
@@ -456,7 +488,31 @@ class Operator(ControlsMixin, MemoMixin):
             self.touch(node_id)
             self.running_pods.add(node_id)
             self.actions.append(action)
+            if action.template.get("daemon"):
+                self._daemon_started(node_id)
         self.pod_queue.extendleft(reversed(blocked))
+
+    def _daemon_started(self, node_id: str) -> None:
+        """`daemon: true`: the step counts as done once its process is started (no readiness probe
+        runs locally) and keeps running until its scope ends (Argo's killDaemonedChildren). Steps
+        share the host network, so its address is 127.0.0.1."""
+        node = self.nodes[node_id]
+        node["daemoned"] = True
+        node["podIP"] = "127.0.0.1"
+        self.daemons.add(node_id)
+        self.complete(node_id, N.SUCCEEDED, "", None)
+
+    def stop_daemons(self, boundary_id: str | None, reason: str) -> None:
+        """Kill the daemons of the scope `boundary_id` (None: every one); they stay Succeeded."""
+        for node_id in sorted(self.daemons):
+            node = self.nodes[node_id]
+            if boundary_id is not None and node.get("boundaryID") != boundary_id:
+                continue
+            self.daemons.discard(node_id)
+            node["daemoned"] = None  # None, not a missing key: the status merge patch removes it
+            self.touch(node_id)
+            if node_id in self.running_pods:
+                self.actions.append(KillPod(node_id, reason))
 
     # ---- whole-workflow transitions ------------------------------------------------------
 

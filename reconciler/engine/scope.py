@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from reconciler.artifacts.base import key_only
 from reconciler.engine import nodes as N
 from reconciler.spec.expressions.expr import evaluate as evaluate_expr
 from reconciler.spec.expressions.templating import build_env, substitute
@@ -149,12 +150,16 @@ def _resolve_artifact_source(arg: dict | None, decl: dict, scope: dict) -> dict 
             return found
         if "key" in source:
             return source
+        key = key_only(source)
+        if key is not None:
+            return {"key": f"{scope.get('workflow.namespace', 'default')}/{substitute(key, scope)}"}
     return None
 
 
 def add_node_outputs(scope: dict, prefix: str, node: dict) -> None:
     """Expose one finished step/task under `steps.NAME.*` / `tasks.NAME.*`."""
     scope[f"{prefix}.id"] = node["id"]
+    scope[f"{prefix}.ip"] = node.get("podIP", "")
     scope[f"{prefix}.status"] = node["phase"]
     scope[f"{prefix}.startedAt"] = node.get("startedAt", "")
     scope[f"{prefix}.finishedAt"] = node.get("finishedAt", "")

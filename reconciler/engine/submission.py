@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 import copy
+import re
+import time
 from collections.abc import Callable
 
+from reconciler.engine.scope import global_scope
+from reconciler.spec.expressions.errors import ExpressionError
+from reconciler.spec.expressions.expr import evaluate
+from reconciler.spec.expressions.templating import build_env
 from reconciler.store.base import ObjectStore
 from reconciler.store.errors import NotFound
+
+# Kubernetes' label value rule (validation.IsValidLabelValue), which Argo applies to these labels.
+_LABEL_VALUE = re.compile(r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?")
 
 API_VERSION = "argoproj.io/v1alpha1"
 
@@ -75,8 +84,46 @@ def build_workflow(
         labels["workflows.argoproj.io/workflow-template"] = ref["name"]
     else:
         apply_parameters(spec, parameters or {})
+    apply_workflow_metadata(obj, status.get("storedWorkflowTemplateSpec") or spec)
     obj["status"] = status
     return obj
+
+
+def apply_workflow_metadata(obj: dict, spec: dict) -> None:
+    """spec.workflowMetadata as Argo's updateWorkflowMetadata: labels and annotations onto the
+    Workflow, then labelsFrom expressions evaluated over the workflow's global variables.
+
+    Argo does this on the first reconcile; here it happens at submission, so the labels are stored
+    with the object. A generateName'd workflow has no name yet: `workflow.name` is "" for labelsFrom.
+    """
+    md = spec.get("workflowMetadata")
+    if not md:
+        return
+    meta = obj["metadata"]
+    labels = meta.setdefault("labels", {})
+    for name, value in (md.get("labels") or {}).items():
+        labels[name] = _label_value(name, str(value), None)
+    meta.setdefault("annotations", {}).update({k: str(v) for k, v in (md.get("annotations") or {}).items()})
+    if md.get("labelsFrom"):
+        env = build_env(global_scope({**obj, "metadata": {"name": "", **meta}}, spec, time.time()))
+        for name, source in md["labelsFrom"].items():
+            expression = str((source or {}).get("expression") or "")
+            try:
+                value = evaluate(expression, env)
+            except ExpressionError as exc:
+                raise SubmissionError(f"failed to evaluate label {name!r} expression {expression!r}: {exc}") from None
+            if not isinstance(value, str):
+                raise SubmissionError(f"failed to evaluate label {name!r} expression {expression!r}: evaluated to "
+                                      f"{type(value).__name__} but must be a string")
+            labels[name] = _label_value(name, value, expression)
+
+
+def _label_value(name: str, value: str, expression: str | None) -> str:
+    if len(value) > 63 or not _LABEL_VALUE.fullmatch(value):
+        where = f" and expression {expression!r}" if expression else ""
+        raise SubmissionError(f"invalid label value {value!r} for label {name!r}{where}: at most 63 characters, "
+                              "alphanumerics, '-', '_' or '.', starting and ending with an alphanumeric")
+    return value
 
 
 def store_lookup(store: ObjectStore, default_namespace: str | None = None) -> Callable[[str, str, str], dict | None]:

@@ -98,12 +98,20 @@ class TemplateResolver:
         return ctx, self.get(ctx, call["template"])
 
 
+# Template kinds Argo has that the local engine does not run; lint says so too (schemas/common.json).
+NOT_RUN_HERE = ("resource", "plugin")
+
+
 def template_type(tmpl: dict) -> str:
-    for kind in ("container", "script", "steps", "dag", "suspend"):
+    for kind in ("container", "script", "steps", "dag", "suspend", "http", "data", "containerSet"):
         if kind in tmpl:
             return kind
+    for kind in NOT_RUN_HERE:
+        if kind in tmpl:
+            raise TemplateNotFound(
+                f"template {tmpl.get('name')!r} is a {kind} template: the local engine cannot run it")
     raise TemplateNotFound(f"template {tmpl.get('name')!r} has no container, script, steps, dag or suspend")
 
 
 def is_leaf(tmpl: dict) -> bool:
-    return template_type(tmpl) in ("container", "script", "suspend")
+    return template_type(tmpl) in ("container", "script", "suspend", "http", "data", "containerSet")

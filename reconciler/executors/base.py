@@ -78,6 +78,8 @@ class PodJob:
     sidecars: list[SidecarSpec] = field(default_factory=list)
     timeout: float | None = None  # seconds
     resource_limits: dict = field(default_factory=dict)  # the template's resources.limits (memory, ...)
+    http: dict | None = None  # an http template's request (executors/http.py), not a process
+    data: dict | None = None  # a data template (executors/data.py), not a process
     scratch_dir: Path
 
     @property

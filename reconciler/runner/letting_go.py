@@ -12,7 +12,7 @@ from contextlib import contextmanager
 
 from reconciler.engine.operator import Operator
 from reconciler.executors.local import reap_orphans
-from reconciler.runner import crashes
+from reconciler.runner import crashes, gc
 from reconciler.runner.pods import run_dir
 from reconciler.store.errors import Conflict, NotFound, StoreError
 
@@ -106,6 +106,10 @@ class LettingGo:
         log.info("workflow %s/%s: %s%s", *key, status.get("phase"),
                  f": {status['message']}" if status.get("message") else "", extra=log_fields(key))
         self._forget(key, "finished")
+        try:
+            gc.collect(self.home, self.artifacts, op.wf, op.spec)
+        except OSError as exc:  # leftovers cost disk, never the runner
+            log.warning("workflow %s/%s: volumeClaimGC/artifactGC: %s", *key, exc, extra=log_fields(key))
         self._release_locks(key, op)
         self._released = True
 

@@ -23,11 +23,13 @@ from reconciler.engine.operator import Operator
 from reconciler.engine.resubmission import MEMOIZED_FROM, prior_results
 from reconciler.engine.submission import store_lookup
 from reconciler.executors.base import Executor, JobKey, PodResult
+from reconciler.executors.daemonside import WithDaemonSide
 from reconciler.executors.local import reap_orphans
 from reconciler.runner import crashes, leases
 from reconciler.runner.controls import SHUTDOWN_MESSAGES, apply_controls
 from reconciler.runner.letting_go import POLL_SECONDS, Key, LettingGo, key_of, log_fields
 from reconciler.runner.locks import LockManager, holder_is_stale, namespace_cap, requests_for
+from reconciler.runner.mounts import MountError
 from reconciler.runner.patching import status_patch
 from reconciler.runner.pods import build_job, finished_event, remove_scratch_later, run_dir, save_memo
 from reconciler.store.base import ObjectStore
@@ -55,7 +57,8 @@ class WorkflowRunner(LettingGo):
         keep_scratch: bool = False,
     ) -> None:
         self.store = store
-        self.executor = executor
+        # http and data templates are run by the daemon, not as processes (executors/daemonside.py).
+        self.executor = WithDaemonSide(executor, artifacts)
         self.artifacts = artifacts
         self.home = Path(home)
         self.clock = clock
@@ -248,7 +251,7 @@ class WorkflowRunner(LettingGo):
         if self._released or now - self._last_lock_retry >= RETRY_LOCKS_SECONDS:
             self._released = False
             self._last_lock_retry = now
-            for key in sorted(self.waiting, key=self._created):
+            for key in sorted(self.waiting, key=self._admission_order):
                 if key in self.ops:
                     with self.guard(key):
                         changed |= self._admit(key)
@@ -289,9 +292,16 @@ class WorkflowRunner(LettingGo):
             time.sleep(timeout)
         return []
 
-    def _created(self, key: Key) -> str:
+    def _admission_order(self, key: Key) -> tuple[int, str]:
+        """Waiting workflows are admitted by spec.priority (higher first, Argo's queue), then age."""
         op = self.ops.get(key)
-        return (op.wf["metadata"].get("creationTimestamp", "") if op else "") + key[1]
+        if op is None:
+            return (0, key[1])
+        try:
+            priority = int(op.spec.get("priority") or 0)
+        except (TypeError, ValueError):
+            priority = 0
+        return (-priority, op.wf["metadata"].get("creationTimestamp", "") + key[1])
 
     # ---- noticing other writers ------------------------------------------------------------------
     def _watch(self) -> bool:
@@ -412,6 +422,9 @@ class WorkflowRunner(LettingGo):
                     continue  # recorded as running; the next runner starts it (at least once)
                 try:
                     job = build_job(self.home, self.artifacts, op.wf["metadata"], action)
+                except MountError as exc:  # the step's own input is wrong: its error, not the runner's
+                    op.on_pod_finished(PodFinished(action.node_id, N.ERROR, str(exc)))
+                    continue
                 except (OSError, ValueError) as exc:  # a bad path or input artifact: this pod fails, not the runner
                     op.on_pod_finished(PodFinished(action.node_id, N.ERROR, f"{type(exc).__name__}: {exc}"))
                     continue

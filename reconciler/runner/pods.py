@@ -20,6 +20,7 @@ from reconciler.config import artifacts_path
 from reconciler.engine import nodes as nodes_mod
 from reconciler.engine.actions import PodFinished, RunPod, SaveMemo
 from reconciler.executors.base import InputFile, OutputArtifactSpec, PodJob, PodResult, SidecarSpec, Volume
+from reconciler.runner.mounts import host_path
 from reconciler.store.base import ObjectStore
 from reconciler.store.errors import AlreadyExists, NotFound
 
@@ -132,7 +133,7 @@ def build_job(home: Path, artifacts: ArtifactRepository, wf_meta: dict, action: 
     for mount in body.get("volumeMounts", []) or []:
         host = volume_dir(home, ns, meta["name"], mount["name"])
         host.mkdir(parents=True, exist_ok=True)
-        volumes.append(Volume(host, mount["mountPath"], bool(mount.get("readOnly"))))
+        volumes.append(Volume(host_path(host, mount, env), mount["mountPath"], bool(mount.get("readOnly"))))
     return PodJob(
         node_id=action.node_id,
         pod_name=action.pod_name,
@@ -164,6 +165,8 @@ def build_job(home: Path, artifacts: ArtifactRepository, wf_meta: dict, action: 
         ],
         timeout=action.timeout,
         resource_limits=dict((body.get("resources") or {}).get("limits") or {}),
+        http=tmpl.get("http"),
+        data=tmpl.get("data"),
         scratch_dir=scratch,
     )
 
@@ -196,6 +199,10 @@ def finished_event(home: Path, artifacts: ArtifactRepository, wf_meta: dict, act
         kwargs = {"compression_level": int(level)} if level is not None and kind == "tar" else {}
         location = artifacts.save(Path(path), key, archive=kind, **kwargs)
         saved.append({"name": decl["name"], "path": decl["path"], **location})
+    if action is not None and action.archive_logs and log_file.is_file():
+        # Argo's SaveLogs: the main container's log as the output artifact main-logs.
+        location = artifacts.save(log_file, f"{ns}/{meta['name']}/{result.node_id}/main.log", archive="none")
+        saved.append({"name": "main-logs", **location})
     return PodFinished(
         node_id=result.node_id,
         phase=result.phase,

@@ -9,12 +9,17 @@ the fire instead.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone, tzinfo
 
 from reconciler.engine.submission import API_VERSION, SubmissionError, build_workflow
+from reconciler.spec.expressions.conditions import evaluate_when
+from reconciler.spec.expressions.errors import ExpressionError
+from reconciler.spec.expressions.expr import evaluate as evaluate_expr
+from reconciler.spec.expressions.templating import substitute
 from reconciler.store.base import ObjectStore
 from reconciler.store.errors import AlreadyExists, NotFound
 
@@ -29,8 +34,9 @@ SCHEDULED_ANNOTATION = "workflows.argoproj.io/scheduled-time"
 
 CREATED = "created"
 EXISTS = "exists"  # this scheduled time had fired already: only recorded
-SKIPPED = "skipped"  # concurrencyPolicy Forbid
+SKIPPED = "skipped"  # concurrencyPolicy Forbid, or spec.when evaluated false
 SUSPENDED = "suspended"
+STOPPED = "stopped"  # spec.stopStrategy held: status.phase Stopped, no more fires
 ERROR = "error"  # the Workflow could not be built (e.g. its WorkflowTemplate is missing)
 
 
@@ -109,6 +115,28 @@ def fire(
     if spec.suspend:
         result.outcome = SUSPENDED
         return result
+    try:
+        stop = stop_holds(cron)
+    except ExpressionError as exc:
+        result.outcome, result.message = ERROR, f"failed to check CronWorkflow '{name}' stopping condition: {exc}"
+        _report(store, cron, now, result.message)
+        return result
+    stopped = (cron.get("status") or {}).get("phase") == "Stopped" and (cron.get("spec") or {}).get("stopStrategy")
+    if stop or stopped:
+        result.outcome, result.message = STOPPED, "the stopping condition was reached"
+        if stop and (cron.get("status") or {}).get("phase") != "Stopped":
+            update_status(store, ns, name, lambda c: {"phase": "Stopped"}, current=cron)
+        return result
+    try:
+        proceed = when_holds(cron)
+    except ExpressionError as exc:
+        result.outcome, result.message = ERROR, f"failed to evaluate when: {exc}"
+        _report(store, cron, now, result.message)
+        return result
+    if not proceed:
+        result.outcome, result.message = SKIPPED, f"when '{(cron.get('spec') or {}).get('when')}' evaluated false"
+        log.info("%s/%s: skipped the %s fire: %s", ns, name, format_time(scheduled), result.message)
+        return result
 
     if spec.concurrency_policy == "Allow":
         # No policy to apply: AlreadyExists from create() is the idempotency check, and status.active
@@ -140,9 +168,7 @@ def fire(
         wf = build_scheduled_workflow(cron, scheduled, lookup)
     except SubmissionError as exc:
         result.outcome, result.message = ERROR, f"Failed to submit Workflow: {exc}"
-        stamp = format_time(datetime.fromtimestamp(now, timezone.utc))
-        update_status(store, ns, name, lambda c: {"conditions": with_condition(
-            (c.get("status") or {}).get("conditions"), SUBMISSION_ERROR, result.message, stamp)}, current=cron)
+        _report(store, cron, now, result.message)
         return result
     try:
         created = store.create(wf)
@@ -151,6 +177,51 @@ def fire(
         created = store.get("Workflow", ns, wf_name)
     _record(store, cron, spec, scheduled, created, running, now)
     return result
+
+
+def _cron_variables(cron: dict) -> dict:
+    """Argo's cron expressionEnv, without the `cronworkflow.` prefix."""
+    meta, status = cron["metadata"], cron.get("status") or {}
+    return {
+        "name": meta["name"],
+        "namespace": meta.get("namespace") or "default",
+        "labels": dict(meta.get("labels") or {}),
+        "annotations": dict(meta.get("annotations") or {}),
+        "labels.json": json.dumps(meta.get("labels") or {}, separators=(",", ":")),
+        "annotations.json": json.dumps(meta.get("annotations") or {}, separators=(",", ":")),
+        "failed": int(status.get("failed") or 0),
+        "succeeded": int(status.get("succeeded") or 0),
+        "lastScheduledTime": status.get("lastScheduledTime"),
+    }
+
+
+def when_holds(cron: dict) -> bool:
+    """Argo's evalWhen: spec.when with {{cronworkflow.*}} substituted, evaluated as a step's when."""
+    text = (cron.get("spec") or {}).get("when")
+    if not text:
+        return True
+    scope = {f"cronworkflow.{k}": ("" if v is None else str(v)) for k, v in _cron_variables(cron).items()
+             if not isinstance(v, dict)}
+    return evaluate_when(substitute(str(text), scope))
+
+
+def stop_holds(cron: dict) -> bool:
+    """Argo's checkStopingCondition: spec.stopStrategy.expression over `cronworkflow`, a boolean."""
+    expression = ((cron.get("spec") or {}).get("stopStrategy") or {}).get("expression")
+    if not expression:
+        return False
+    variables = {k: v for k, v in _cron_variables(cron).items() if "." not in k}
+    value = evaluate_expr(str(expression), {"cronworkflow": variables})
+    if not isinstance(value, bool):
+        raise ExpressionError(f"stopStrategy expression {expression!r} evaluated to {value!r}, not a boolean")
+    return value
+
+
+def _report(store: ObjectStore, cron: dict, now: float, message: str) -> None:
+    stamp = format_time(datetime.fromtimestamp(now, timezone.utc))
+    update_status(store, cron["metadata"].get("namespace") or "default", cron["metadata"]["name"],
+                  lambda c: {"conditions": with_condition((c.get("status") or {}).get("conditions"), SUBMISSION_ERROR,
+                                                          message, stamp)}, current=cron)
 
 
 def _record(

@@ -56,26 +56,31 @@ def sweep(
 def reconcile_active(store: ObjectStore, cron: dict, snapshot: list[dict]) -> None:
     """status.active := the unfinished workflows among `snapshot` (the cron's, as listed a moment ago)
     plus any still-unfinished reference the snapshot cannot know of (created after it was taken)."""
-    listed = {w["metadata"]["name"] for w in snapshot}
+    listed = {w["metadata"]["name"]: w for w in snapshot}
     running = [workflow_ref(w) for w in snapshot if not is_finished(w)]
     ns = cron["metadata"].get("namespace") or "default"
 
     def change(current: dict) -> dict | None:
-        old = (current.get("status") or {}).get("active") or []
+        status = current.get("status") or {}
+        old = status.get("active") or []
         refs = list(running)
+        counts = {"succeeded": int(status.get("succeeded") or 0), "failed": int(status.get("failed") or 0)}
         for ref in old:
             # Not in the snapshot: created after it (keep while unfinished) or deleted (drop).
-            if ref.get("name") in listed:
-                continue
-            try:
-                wf = store.get("Workflow", ns, ref["name"])
-            except (NotFound, KeyError):
-                continue
-            if not is_finished(wf):
-                refs.append(ref)
+            wf = listed.get(ref.get("name"))
+            if wf is None:
+                try:
+                    wf = store.get("Workflow", ns, ref["name"])
+                except (NotFound, KeyError):
+                    continue
+                if not is_finished(wf):
+                    refs.append(ref)
+            if is_finished(wf):
+                # Leaving status.active finished: Argo's updateWfPhaseCounter (what stopStrategy reads).
+                counts["succeeded" if wf["status"]["phase"] == "Succeeded" else "failed"] += 1
         if [r.get("name") for r in old] == [r["name"] for r in refs]:
             return None
-        return {"active": refs}
+        return {"active": refs, **counts}
 
     # `cron` was read a moment ago: try its resourceVersion before reading it again.
     update_status(store, ns, cron["metadata"]["name"], change, current=cron)

@@ -2,125 +2,20 @@
 
 from __future__ import annotations
 
-import functools
-import re
 from collections.abc import Callable
 
+from .expressions.depends import TASK_NAME, TASK_NAME_RULE, parse_depends
+from .expressions.errors import ExpressionError
 from .loading import Document, format_path
 from .problems import Problem
 
-TASK_RESULTS = frozenset({"Succeeded", "Failed", "Errored", "Skipped", "Omitted", "Daemoned",
-                          "AnySucceeded", "AllFailed"})
-_TOKEN = re.compile(r"\s*(?:(?P<op>&&|\|\||!|\(|\))|(?P<name>[A-Za-z0-9_-]+)(?:\.(?P<result>[A-Za-z]+))?"
-                    r"|(?P<bad>\S))")
-_MAX_NESTING = 100
-
-
-class DependsSyntaxError(ValueError):
-    pass
+# The one depends grammar (shared with the engine's DAG frame): a syntax error is an ExpressionError.
+DependsSyntaxError = ExpressionError
 
 
 def depends_task_names(text: str) -> list[str]:
-    """Task names a depends expression refers to, in order; raises DependsSyntaxError if malformed.
-
-    Grammar (Argo's enhanced depends): or := and ('||' and)*; and := not ('&&' not)*;
-    not := '!' not | '(' or ')' | TASK ['.' RESULT].
-    """
-    tokens: list[tuple[str, str]] = []
-    names: list[str] = []
-    pos = 0
-    while pos < len(text):
-        match = _TOKEN.match(text, pos)
-        if match is None:  # only trailing whitespace is left
-            break
-        pos = match.end()
-        if match.group("bad"):
-            raise DependsSyntaxError(f"unexpected character {match.group('bad')!r}")
-        if match.group("op"):
-            tokens.append(("op", match.group("op")))
-            continue
-        result = match.group("result")
-        if result is not None and result not in TASK_RESULTS:
-            raise DependsSyntaxError(f"unknown task result .{result} (expected one of "
-                                     f"{', '.join(sorted(TASK_RESULTS))})")
-        tokens.append(("name", match.group("name")))
-        names.append(match.group("name"))
-    _Parser(tokens).parse()
-    return names
-
-
-class _Parser:
-    def __init__(self, tokens: list[tuple[str, str]]):
-        self.tokens = tokens
-        self.pos = 0
-        self.depth = 0
-
-    def _peek(self) -> str | None:
-        return self.tokens[self.pos][1] if self.pos < len(self.tokens) else None
-
-    def parse(self) -> None:
-        if not self.tokens:
-            raise DependsSyntaxError("empty expression")
-        self._or()
-        if self.pos < len(self.tokens):
-            raise DependsSyntaxError(f"unexpected {self._peek()!r} after a complete expression")
-
-    def _or(self) -> None:
-        self._and()
-        while self._peek() == "||":
-            self.pos += 1
-            self._and()
-
-    def _and(self) -> None:
-        self._not()
-        while self._peek() == "&&":
-            self.pos += 1
-            self._not()
-
-    def _not(self) -> None:
-        if self.pos >= len(self.tokens):
-            raise DependsSyntaxError("expression ends where a task name was expected")
-        kind, value = self.tokens[self.pos]
-        self.pos += 1
-        if kind == "name":
-            return
-        if value == "!":
-            self._not()
-        elif value == "(":
-            self.depth += 1
-            if self.depth > _MAX_NESTING:
-                raise DependsSyntaxError("parentheses nested too deeply")
-            self._or()
-            if self._peek() != ")":
-                raise DependsSyntaxError("missing ')'")
-            self.pos += 1
-            self.depth -= 1
-        else:
-            raise DependsSyntaxError(f"expected a task name, got {value!r}")
-
-
-@functools.cache
-def _external_parser() -> tuple[Callable[[str], object], type[Exception]] | None:
-    """The expressions package's depends parser, when that package provides one."""
-    try:
-        from .expressions.depends import parse_depends
-        from .expressions.errors import ExpressionError
-    except ImportError:
-        return None
-    return parse_depends, ExpressionError
-
-
-def _external_depends_check(text: str) -> str | None:
-    """The engine's own parser must accept what lint accepts; its complaint, or None."""
-    parser = _external_parser()
-    if parser is None:
-        return None
-    parse, error_type = parser
-    try:
-        parse(text)
-    except error_type as exc:
-        return str(exc)
-    return None
+    """Task names a depends expression refers to, in order; raises DependsSyntaxError if malformed."""
+    return list(parse_depends(text).references())
 
 
 def check_dag(dag: dict, path: tuple, doc: Document) -> list[Problem]:
@@ -137,6 +32,9 @@ def check_dag(dag: dict, path: tuple, doc: Document) -> list[Problem]:
     for i, task in enumerate(tasks):
         name = task.get("name") if isinstance(task, dict) else None
         if isinstance(name, str):
+            if not TASK_NAME.fullmatch(name):
+                # Argo's validateWorkflowFieldNames; such a name could never be named in a depends.
+                report(path + ("tasks", i, "name"), f"task name '{name}' is invalid: {TASK_NAME_RULE}")
             if name in index:
                 report(path + ("tasks", i, "name"), f"duplicate task name {name}")
             else:
@@ -161,11 +59,7 @@ def check_dag(dag: dict, path: tuple, doc: Document) -> list[Problem]:
             try:
                 refs = depends_task_names(depends)
             except DependsSyntaxError as exc:
-                report(at, f"malformed depends expression {depends!r}: {exc}")
-                continue
-            external = _external_depends_check(depends)
-            if external is not None:
-                report(at, f"malformed depends expression {depends!r}: {external}")
+                report(at, str(exc))
                 continue
             for dep in dict.fromkeys(refs):
                 _add_edge(name, dep, at, index, edges, report)

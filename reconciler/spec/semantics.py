@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from .containerset import ContainerSetError, waves
 from .dag import check_dag
 from .loading import Document, format_path
 from .problems import Problem
@@ -243,6 +244,13 @@ class _Checker:
                 if isinstance(task, dict):
                     self._invocation(task, at + ("dag", "tasks", j))
         self._mounts(template, at)
+        container_set = template.get("containerSet")
+        if isinstance(container_set, dict) and isinstance(container_set.get("containers"), list):
+            try:
+                waves([c for c in container_set["containers"]
+                       if isinstance(c, dict) and isinstance(c.get("name"), str)])
+            except ContainerSetError as exc:
+                self.report(at + ("containerSet", "containers"), str(exc))
         if "suspend" in template and template.get("synchronization"):
             # A lock held by a node that only waits would block others for nothing; Argo has no use for it.
             self.report(at + ("synchronization",), "synchronization is not supported on a suspend template; "
@@ -285,6 +293,13 @@ def _containers(template: dict, at: tuple) -> Iterator[tuple[dict, tuple]]:
         for i, item in enumerate(items if isinstance(items, list) else []):
             if isinstance(item, dict):
                 yield item, at + (key, i)
+    container_set = template.get("containerSet")
+    if isinstance(container_set, dict):
+        yield container_set, at + ("containerSet",)
+        items = container_set.get("containers")
+        for i, item in enumerate(items if isinstance(items, list) else []):
+            if isinstance(item, dict):
+                yield item, at + ("containerSet", "containers", i)
 
 
 def check_semantics(doc: Document, index: TemplateIndex) -> list[Problem]:

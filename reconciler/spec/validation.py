@@ -35,7 +35,7 @@ SCHEMA_FILES = {
     "PersistentVolumeClaim": "persistentvolumeclaim.json",
 }
 K8S_ONLY = "x-k8s-only"
-LOCAL_NO_EFFECT = "has no effect on the local executor"
+LOCAL_NO_EFFECT = "a Kubernetes-only field: the local executor ignores it"
 
 def _k8s_only(validator: Any, value: Any, instance: Any, schema: dict) -> Iterator[ValidationError]:
     # Not a failure: a marker so that the schema, not code, lists the Kubernetes-only fields.
@@ -52,7 +52,18 @@ def _not_enforced(validator: Any, value: Any, instance: Any, schema: dict) -> It
         yield ValidationError(str(value))
 
 
-_Validator = validators.extend(Draft202012Validator, {K8S_ONLY: _k8s_only, NOT_ENFORCED: _not_enforced})
+LOCAL_ERROR = "x-local-error"
+
+
+def _local_error(validator: Any, value: Any, instance: Any, schema: dict) -> Iterator[ValidationError]:
+    # Valid Argo, but the local executor cannot run it: an error there, never a silent skip.
+    if value:
+        yield ValidationError(str(value))
+
+
+_Validator = validators.extend(
+    Draft202012Validator, {K8S_ONLY: _k8s_only, NOT_ENFORCED: _not_enforced, LOCAL_ERROR: _local_error}
+)
 
 
 @functools.cache
@@ -121,6 +132,8 @@ def _translate(error: ValidationError, doc: Document) -> Iterator[Problem]:
         yield problem(LOCAL_NO_EFFECT, severity="warning")
     elif kind == NOT_ENFORCED:
         yield problem(str(value), severity="warning")
+    elif kind == LOCAL_ERROR:
+        yield problem(str(value))
     elif kind in ("additionalProperties", "unevaluatedProperties") and isinstance(instance, dict):
         if kind == "additionalProperties":
             known = set(error.schema.get("properties", {}))
@@ -182,6 +195,8 @@ def _schema_problems(doc: Document, local_executor: bool) -> list[Problem]:
     problems: list[Problem] = []
     has_unsupported: set[str] = set()  # formatted paths of objects with an unsupported field
     for error in _validator(kind).iter_errors(doc.obj):
+        if error.validator == LOCAL_ERROR and not local_executor:
+            continue
         for problem in _translate(error, doc):
             if problem.severity == "warning" and not local_executor:
                 continue

@@ -246,7 +246,7 @@ class Builder:
                 declared = {k: v for k, v in config.parameters.items()}
                 found.extend(check_submission(doc, declared, template_lookup=self.template_lookup))
         result.problems.extend(p for p in found if p.is_error)
-        # Warnings a step would print at run time ("has no effect on the local executor") are noise
+        # Warnings a step would print at run time ("a Kubernetes-only field: the local executor ignores it") are noise
         # for a sync; keep the others.
         result.warnings.extend(p for p in found if not p.is_error and "local executor" not in p.message)
 

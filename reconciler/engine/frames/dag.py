@@ -12,7 +12,6 @@ dependents to its own node, so every node stays reachable from the root through 
 
 from __future__ import annotations
 
-import re
 from collections import ChainMap, deque
 from typing import TYPE_CHECKING
 
@@ -26,33 +25,13 @@ from reconciler.engine.scope import (
     collect_template_outputs,
 )
 from reconciler.spec.expressions.conditions import evaluate_when
-from reconciler.spec.expressions.depends import TaskResult, parse_depends
+from reconciler.spec.expressions.depends import TaskResult, depends_from_dependencies, parse_depends
 from reconciler.spec.expressions.errors import ExpressionError
 from reconciler.spec.expressions.templating import substitute
 
 if TYPE_CHECKING:
     from reconciler.engine.operator import Operator
     from reconciler.engine.templates import TemplateContext
-
-_TOKENS = re.compile(r"(&&|\|\||!|\(|\)|\s+)")
-
-
-def expand_depends(text: str, tasks: dict[str, dict]) -> str:
-    """Spell out a bare task name the way Argo's ancestry.go does, honouring its continueOn."""
-    out = []
-    for token in _TOKENS.split(text):
-        if token in tasks:
-            alts = [f"{token}.Succeeded", f"{token}.Skipped", f"{token}.Daemoned"]
-            cont = tasks[token].get("continueOn") or {}
-            if cont.get("failed"):
-                alts.append(f"{token}.Failed")
-            if cont.get("error"):
-                alts.append(f"{token}.Errored")
-            out.append("(" + " || ".join(alts) + ")")
-        else:
-            out.append(token)
-    return "".join(out)
-
 
 class DagFrame(HookedFrame):
     def __init__(self, op: Operator, node_id: str, ctx: TemplateContext, tmpl: dict, scope: dict) -> None:
@@ -66,10 +45,11 @@ class DagFrame(HookedFrame):
         self.logic = {}
         self.deps: dict[str, frozenset[str]] = {}
         for name, task in self.tasks.items():
+            # A bare task operand honours that task's continueOn (TaskResult.default), as ancestry.go.
             if task.get("depends"):
-                expr = parse_depends(expand_depends(str(task["depends"]), self.tasks))
+                expr = parse_depends(str(task["depends"]))
             elif task.get("dependencies"):
-                expr = parse_depends(" && ".join(expand_depends(d, self.tasks) for d in task["dependencies"]))
+                expr = parse_depends(depends_from_dependencies([str(d) for d in task["dependencies"]]))
             else:
                 expr = None
             self.logic[name] = expr
@@ -230,7 +210,10 @@ class DagFrame(HookedFrame):
 
     def result_of(self, name: str) -> TaskResult:
         node = self.op.nodes[self.task_node[name]]
-        return TaskResult(node["phase"], tuple(item["phase"] for item in self.items_of(name)))
+        cont = self.tasks[name].get("continueOn") or {}
+        return TaskResult(node["phase"], tuple(item["phase"] for item in self.items_of(name)),
+                          daemoned=bool(node.get("daemoned")), continue_on_failed=bool(cont.get("failed")),
+                          continue_on_error=bool(cont.get("error")))
 
     def settled(self, child_id: str) -> None:
         name = self.name_of.get(child_id)

@@ -4,6 +4,11 @@ Operands are `task` or `task.Result`; `&&`, `||`, `!` and parentheses combine th
 the expanded text to expr-lang, so `!` binds tighter than `&&`, which binds tighter than `||`).
 A bare `task` means `(task.Succeeded || task.Skipped || task.Daemoned)`, plus `task.Failed` /
 `task.Errored` when that task has continueOn failed / error (workflow/common/ancestry.go).
+
+This is the one depends grammar: lint (spec/dag.py) and the engine's DAG frame both use it. Task
+names follow Argo's workflowFieldNameFmt (alpha-numerics and '-', starting with an alpha-numeric),
+which is also what Argo's ancestry.go matches in a depends string; a name with '_' or '.' is an
+error here rather than being split the way Argo's regex would split it.
 """
 
 from __future__ import annotations
@@ -15,15 +20,19 @@ from functools import lru_cache
 
 from .errors import ExpressionError, one_line
 
-__all__ = ["DependsExpr", "TaskResult", "depends_from_dependencies", "parse_depends"]
+__all__ = ["TASK_NAME", "TASK_NAME_RULE", "DependsExpr", "TaskResult", "depends_from_dependencies",
+           "parse_depends"]
 
 RESULTS = frozenset({"Succeeded", "Failed", "Errored", "Skipped", "Omitted", "Daemoned",
                      "AnySucceeded", "AllFailed"})
 
-# Task names follow Argo's DAG task name format; a result starts with an upper-case letter.
-_TOKEN = re.compile(
-    r"\s*(?:(?P<name>[a-zA-Z0-9][-a-zA-Z0-9]*)(?:\.(?P<result>[A-Za-z]\w*))?|(?P<op>&&|\|\||!|\(|\)))"
-)
+# Argo's workflowFieldNameFmt and its message (workflow/validate/validate.go).
+TASK_NAME = re.compile(r"[a-zA-Z0-9][-a-zA-Z0-9]*")
+TASK_NAME_RULE = "name must consist of alpha-numeric characters or '-', and must start with an alpha-numeric character"
+# An operand is everything up to the next operator or space; it is then split into task and result,
+# so a bad name is reported whole ('step_a'), not as the pieces a looser pattern would find.
+_TOKEN = re.compile(r"\s*(?:(?P<op>&&|\|\||!|\(|\))|(?P<word>[^\s&|!()]+))")
+_OPERAND = re.compile(r"(?P<name>[^.]+)(?:\.(?P<result>[^.]*))?")
 
 
 @dataclass(frozen=True)
@@ -81,6 +90,10 @@ class DependsExpr:
     text: str
 
     def task_names(self) -> frozenset[str]:
+        return frozenset(_parse(self.text)[1])
+
+    def references(self) -> tuple[str, ...]:
+        """Task names in the order they appear, repeats included."""
         return _parse(self.text)[1]
 
     def evaluate(self, results: Mapping[str, TaskResult]) -> bool:
@@ -105,7 +118,7 @@ def depends_from_dependencies(names: list[str]) -> str:
 
 
 @lru_cache(maxsize=1024)
-def _parse(text: str) -> tuple[tuple, frozenset[str]]:
+def _parse(text: str) -> tuple[tuple, tuple[str, ...]]:
     tokens: list[tuple[str, str, str | None]] = []
     pos = 0
     stripped_end = len(text.rstrip())
@@ -114,12 +127,8 @@ def _parse(text: str) -> tuple[tuple, frozenset[str]]:
         if not m:
             bad = text[pos:].lstrip()[:1]
             raise _error(text, f'unexpected character "{bad}"')
-        if m.group("name") is not None:
-            result = m.group("result")
-            if result is not None and result not in RESULTS:
-                raise _error(text, f"task result '{result}' for task '{m.group('name')}' is invalid "
-                                   f"(one of {', '.join(sorted(RESULTS))})")
-            tokens.append(("task", m.group("name"), result))
+        if m.group("word") is not None:
+            tokens.append(_operand(text, m.group("word")))
         else:
             tokens.append(("op", m.group("op"), None))
         pos = m.end()
@@ -132,8 +141,20 @@ def _parse(text: str) -> tuple[tuple, frozenset[str]]:
         raise _error(text, "nested too deeply") from None
     if parser.pos < len(tokens):
         raise _error(text, f'unexpected "{tokens[parser.pos][1]}"')
-    names = frozenset(t[1] for t in tokens if t[0] == "task")
+    names = tuple(t[1] for t in tokens if t[0] == "task")
     return tree, names
+
+
+def _operand(text: str, word: str) -> tuple[str, str, str | None]:
+    m = _OPERAND.fullmatch(word)
+    if m is None:
+        raise _error(text, f"'{word}' is not a task or task.Result")
+    name, result = m.group("name"), m.group("result")
+    if not TASK_NAME.fullmatch(name):
+        raise _error(text, f"'{name}' is not a task name: {TASK_NAME_RULE}")
+    if result is not None and result not in RESULTS:
+        raise _error(text, f"task result '{result}' for task '{name}' is invalid (one of {', '.join(sorted(RESULTS))})")
+    return ("task", name, result)
 
 
 def _error(text: str, message: str) -> ExpressionError:
