@@ -23,7 +23,7 @@ import urllib3
 
 from .base import ObjectStore, check_new_object, normalize_namespace, object_key
 from .errors import AlreadyExists, Conflict, NotFound, StoreError
-from .kinds import RESOURCES, Resource, argo_resource, presented_api_version, resource_for
+from .kinds import RESOURCES, Resource, all_crds, argo_resource, presented_api_version, resource_for
 from .kube_client import KubeApi
 from .merging import merge_patch
 from .offload import DEFAULT_THRESHOLD, FIELD, compress_nodes, inflate_nodes
@@ -158,6 +158,18 @@ class KubernetesStore(ObjectStore):
             body["preconditions"] = {"resourceVersion": str(resource_version)}
         self._call("DELETE", res.path(ns, name), body=body)
 
+    def install_crds(self) -> None:
+        """Create or update the CRDs of the project's own kinds (needs rights on CRDs; the Helm chart
+        ships them instead where the daemon has none)."""
+        path = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
+        for crd in all_crds():
+            try:
+                self._call("POST", path, body=crd)
+            except AlreadyExists:
+                current = self._call("GET", f"{path}/{crd['metadata']['name']}")
+                crd["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
+                self._call("PUT", f"{path}/{crd['metadata']['name']}", body=crd)
+
     def ensure_namespace(self, namespace: str) -> None:
         """Create the cluster namespace unless it exists (environments' namespaces are the cluster's)."""
         ns_res = RESOURCES["Namespace"]
@@ -172,15 +184,13 @@ class KubernetesStore(ObjectStore):
 
     def watch(self, kind: str | None = None, namespace: str | None = None, since: str | None = None,
               timeout: float | None = None) -> Iterator[dict]:
-        if kind is None:
-            kinds = [k for k in RESOURCES if k != "Namespace"]
-            return self._watch_many(kinds, namespace, since, timeout)
-        sources = self._collections(kind, namespace)
+        kinds = [k for k in RESOURCES if k != "Namespace"] if kind is None else [kind]
+        sources = [src for k in kinds for src in self._collections(k, namespace)]
+        # "From now" is now, at the call, not when the caller first iterates.
+        starts = [since or self._list_version(res, ns) for res, ns in sources]
         if len(sources) == 1:
-            res, ns = sources[0]
-            start = since or self._list_version(res, ns)
-            return self._watch_one(res, ns, start, timeout)
-        return self._watch_many([kind], namespace, since, timeout)
+            return self._watch_one(sources[0][0], sources[0][1], starts[0], timeout)
+        return self._watch_many(sources, starts, timeout)
 
     def _watch_one(self, res: Resource, ns: str | None, since: str, timeout: float | None) -> Iterator[dict]:
         """One resource's events after `since`; resumes after the server ends the stream or the
@@ -224,12 +234,10 @@ class KubernetesStore(ObjectStore):
                 failures += 1
                 self.api._backoff(min(failures, 6), None, f"watch {res.plural}: {exc}")
 
-    def _watch_many(self, kinds: list[str], namespace: str | None, since: str | None,
+    def _watch_many(self, sources: list[tuple[Resource, str | None]], starts: list[str],
                     timeout: float | None) -> Iterator[dict]:
         """Several resources' watches merged through a queue, one thread each; an event's place in
         the merged order follows arrival (Kubernetes orders events within a resource only)."""
-        sources = [src for kind in kinds for src in self._collections(kind, namespace)]
-        starts = [since or self._list_version(res, ns) for res, ns in sources]
         events: queue.Queue = queue.Queue(maxsize=1024)
         stop = threading.Event()
 
