@@ -13,10 +13,9 @@ from prometheus_client import make_asgi_app
 from reconciler import metrics
 from reconciler.api.settings import ApiSettings
 from reconciler.artifacts import LocalArtifactRepository
-from reconciler.config import artifacts_path, store_path
+from reconciler.config import artifacts_path, open_home_store
 from reconciler.executors import LocalProcessExecutor
 from reconciler.runner import WorkflowRunner
-from reconciler.store import open_store
 
 log = logging.getLogger("reconciler.daemon")
 
@@ -35,7 +34,7 @@ class Daemon:
         self.scheduler = None
         self.grace = grace
         self.stop = threading.Event()
-        self.store = open_store(store_path(self.home))
+        self.store = open_home_store(self.home)
         self.executor = LocalProcessExecutor(isolation=isolation)
         self.runner = WorkflowRunner(self.store, self.executor, LocalArtifactRepository(artifacts_path(self.home)),
                                      self.home, max_running=max_running, lease_seconds=lease_seconds)
@@ -52,7 +51,7 @@ class Daemon:
         """The GitOps loop, on its own store connection: a sync pass never waits on the runner."""
         from reconciler.sync import SyncLoop
 
-        self.sync_store = open_store(store_path(self.home))
+        self.sync_store = open_home_store(self.home)
         self.sync_loop = SyncLoop(self.sync_store, repo=self.repo, home=self.home, interval=self.poll_interval)
         self.sync_loop.start()
         log.info("syncing %s every %gs", self.repo, self.poll_interval)
@@ -62,7 +61,7 @@ class Daemon:
         from reconciler.schedule import CronScheduler
         from reconciler.store.leases import LEADER_LEASE, Lease
 
-        self.schedule_store = open_store(store_path(self.home))
+        self.schedule_store = open_home_store(self.home)
         lease = Lease(self.schedule_store, LEADER_LEASE, identity=self.runner.identity)
         self.scheduler = CronScheduler(self.schedule_store, home=self.home, lease=lease, on_fire=metrics.observe_fire)
         metrics.count_workflows_from(lambda: self.schedule_store.list_brief("Workflow"))

@@ -7,12 +7,11 @@ from functools import cached_property
 from pathlib import Path
 
 from reconciler.artifacts import LocalArtifactRepository
-from reconciler.config import artifacts_path, home_dir, store_path
+from reconciler.config import ConfigError, artifacts_path, home_dir, open_home_store
 from reconciler.engine.submission import store_lookup
 from reconciler.runner import WorkflowRunner
-from reconciler.store import open_store
 from reconciler.store.base import ObjectStore
-from reconciler.store.errors import NotFound
+from reconciler.store.errors import NotFound, StoreError
 
 
 class Context:
@@ -26,7 +25,11 @@ class Context:
 
     @cached_property
     def store(self) -> ObjectStore:
-        return open_store(store_path(self.home))
+        try:
+            return open_home_store(self.home)
+        except (ConfigError, StoreError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            sys.exit(2)
 
     @property
     def lookup(self):

@@ -36,6 +36,12 @@ def _load_config(ctx: click.Context, _param: click.Parameter, path: str | None) 
         raise click.BadParameter(str(exc), ctx=ctx, param_hint="--config") from None
     ctx.default_map = {**(ctx.default_map or {}),
                        **{DAEMON_CONFIG_OPTIONS[k]: v for k, v in data.items() if k in DAEMON_CONFIG_OPTIONS}}
+    import os
+
+    from reconciler.config import config_environment
+
+    for var, value in config_environment(data).items():
+        os.environ.setdefault(var, value)
     if data.get("home") and ctx.obj is not None and ctx.obj._home_arg is None:
         ctx.obj._home_arg = data["home"]
     return path
