@@ -10,7 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 GROUP = "reconciler.io"
-VERSION = "v1"
+VERSION = "v1alpha1"
+# The apiVersion the rest of the code (and the embedded store) gives the project-only kinds.
+LOCAL_API_VERSION = "reconciler.io/v1"
 ARGO_GROUP = "argoproj.io"
 ARGO_VERSION = "v1alpha1"
 
@@ -26,7 +28,7 @@ class Resource:
     # everything else, so the store splits such writes in two. Workflows go without it, as Argo's own
     # CRD does: the runner writes status and its ownership annotations together, and must do so atomically.
     status_subresource: bool = False
-    columns: tuple[tuple[str, str, str], ...] = ()   # (name, type, jsonPath) printed by kubectl get
+    columns: tuple[tuple[str, str, str, str, int], ...] = ()  # (name, type, jsonPath, description, priority)
     short_names: tuple[str, ...] = ()
 
     @property
@@ -46,7 +48,7 @@ class Resource:
         return base
 
 
-_PHASE = (("Status", "string", ".status.phase"), ("Age", "date", ".metadata.creationTimestamp"))
+_AGE = ("Age", "date", ".metadata.creationTimestamp", "", 0)
 _ARGO_KINDS = {
     "Workflow": ("workflows", True, ("wf",)),
     "WorkflowTemplate": ("workflowtemplates", True, ("wftmpl",)),
@@ -55,31 +57,37 @@ _ARGO_KINDS = {
 }
 
 
-def _own(kind: str, plural: str, namespaced: bool, short: tuple[str, ...], *, status: bool,
-         columns: tuple[tuple[str, str, str], ...] = ()) -> Resource:
-    return Resource(kind, GROUP, VERSION, plural, namespaced, status, columns, short)
+def _own(kind: str, plural: str, namespaced: bool, short: str, *, status: bool, columns: tuple = ()) -> Resource:
+    return Resource(kind, GROUP, VERSION, plural, namespaced, status, (*columns, _AGE), (short,) if short else ())
 
 
+# Argo's kinds mirror Argo's CRDs: no status subresource. The project's own kinds have it.
 RESOURCES: dict[str, Resource] = {
-    "Workflow": _own("Workflow", "workflows", True, ("rwf",), status=False, columns=_PHASE + (
-        ("Message", "string", ".status.message"),)),
-    "WorkflowTemplate": _own("WorkflowTemplate", "workflowtemplates", True, ("rwftmpl",), status=False,
-                             columns=(("Age", "date", ".metadata.creationTimestamp"),)),
-    "ClusterWorkflowTemplate": _own("ClusterWorkflowTemplate", "clusterworkflowtemplates", False, ("rcwft",),
-                                    status=False, columns=(("Age", "date", ".metadata.creationTimestamp"),)),
-    "CronWorkflow": _own("CronWorkflow", "cronworkflows", True, ("rcwf",), status=True, columns=(
-        ("Schedule", "string", ".spec.schedule"), ("Suspended", "boolean", ".spec.suspend"),
-        ("Last", "date", ".status.lastScheduledTime"))),
-    "Lock": _own("Lock", "locks", True, (), status=True, columns=(
-        ("Holders", "string", ".status.holders"), ("Age", "date", ".metadata.creationTimestamp"))),
-    "Environment": _own("Environment", "environments", True, ("renv",), status=True, columns=(
-        ("Phase", "string", ".status.phase"), ("Commit", "string", ".status.lastAppliedCommit"),
-        ("Message", "string", ".status.message"))),
-    "WebhookDelivery": _own("WebhookDelivery", "webhookdeliveries", True, (), status=True,
-                            columns=(("Age", "date", ".metadata.creationTimestamp"),)),
+    "Workflow": _own("Workflow", "workflows", True, "rwf", status=False, columns=(
+        ("Phase", "string", ".status.phase", "The workflow's phase", 0),
+        ("Message", "string", ".status.message", "Why it is in that phase", 1))),
+    "WorkflowTemplate": _own("WorkflowTemplate", "workflowtemplates", True, "rwftmpl", status=False),
+    "ClusterWorkflowTemplate": _own("ClusterWorkflowTemplate", "clusterworkflowtemplates", False, "rcwftmpl",
+                                    status=False),
+    "CronWorkflow": _own("CronWorkflow", "cronworkflows", True, "rcwf", status=False, columns=(
+        ("Schedule", "string", ".spec.schedule", "Cron schedule", 0),
+        ("Suspended", "boolean", ".spec.suspend", "Whether the schedule is suspended", 0),
+        ("Last-Scheduled", "date", ".status.lastScheduledTime", "When it last started a workflow", 1))),
+    "Lock": _own("Lock", "locks", True, "", status=True, columns=(
+        ("Holders", "string", ".status.holders", "Who holds the lock", 1),)),
+    "Environment": _own("Environment", "environments", True, "renv", status=True, columns=(
+        ("Phase", "string", ".status.phase", "Synced, Failed, ...", 0),
+        ("Commit", "string", ".status.lastAppliedCommit", "The last commit applied", 0),
+        ("Message", "string", ".status.message", "Why it is in that phase", 1))),
+    "WebhookDelivery": _own("WebhookDelivery", "webhookdeliveries", True, "", status=True),
     "ConfigMap": Resource("ConfigMap", "", "v1", "configmaps"),
     "Lease": Resource("Lease", "coordination.k8s.io", "v1", "leases"),
     "Namespace": Resource("Namespace", "", "v1", "namespaces", namespaced=False),
+}
+_OWN_DESCRIPTION = {
+    "Lock": "Lock of the reconciler: a semaphore's or mutex's holders and waiters.",
+    "Environment": "Environment of the reconciler: one environment of the workflow repository and its sync status.",
+    "WebhookDelivery": "WebhookDelivery of the reconciler: a push webhook already handled (replays are ignored).",
 }
 
 
@@ -100,7 +108,9 @@ def argo_resource(kind: str) -> Resource:
 
 def presented_api_version(res: Resource) -> str:
     """The apiVersion callers see: Argo's kinds are Argo's whichever group stores them."""
-    return f"{ARGO_GROUP}/{ARGO_VERSION}" if res.kind in _ARGO_KINDS else res.api_version
+    if res.kind in _ARGO_KINDS:
+        return f"{ARGO_GROUP}/{ARGO_VERSION}"
+    return LOCAL_API_VERSION if res.group == GROUP else res.api_version
 
 
 def own_resources() -> list[Resource]:
@@ -108,34 +118,44 @@ def own_resources() -> list[Resource]:
 
 
 def custom_resource_definition(res: Resource) -> dict:
-    """The apiextensions.k8s.io/v1 CRD for one of the project's own kinds."""
-    version: dict = {
-        "name": res.version, "served": True, "storage": True,
-        "schema": {"openAPIV3Schema": {
-            "type": "object",
-            "description": f"{res.kind}: validated by the reconciler itself (reconciler lint), stored as is here.",
-            "properties": {
-                "apiVersion": {"type": "string"}, "kind": {"type": "string"}, "metadata": {"type": "object"},
-                "spec": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
-                "status": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
-            },
-            # ConfigMap-like kinds (environments' data) and anything future keep unknown top-level keys.
-            "x-kubernetes-preserve-unknown-fields": True,
-        }},
+    """The apiextensions.k8s.io/v1 CRD of one of the project's own resources (what `reconciler crds`
+    prints and the Helm chart ships): spec and status kept as they are, since the daemon validates spec
+    with its own JSON Schemas (reconciler/spec/schemas/)."""
+    argo = res.kind in _ARGO_KINDS
+    schema: dict = {
+        "type": "object",
+        "description": f"{res.kind} of the reconciler (Argo's {res.kind} format)." if argo else _OWN_DESCRIPTION[
+            res.kind],
     }
+    if argo:
+        schema["required"] = ["metadata", "spec"]
+    schema["properties"] = {
+        "apiVersion": {"type": "string"}, "kind": {"type": "string"}, "metadata": {"type": "object"},
+        "spec": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
+        "status": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
+    }
+    columns = []
+    for name, typ, path, description, priority in res.columns:
+        column: dict = {"name": name, "type": typ, "jsonPath": path}
+        if description:
+            column["description"] = description
+        if priority:
+            column["priority"] = priority
+        columns.append(column)
+    version: dict = {"name": res.version, "served": True, "storage": True, "additionalPrinterColumns": columns,
+                     "schema": {"openAPIV3Schema": schema}}
     if res.status_subresource:
         version["subresources"] = {"status": {}}
-    if res.columns:
-        version["additionalPrinterColumns"] = [
-            {"name": name, "type": typ, "jsonPath": path} for name, typ, path in res.columns]
-    names = {"kind": res.kind, "listKind": f"{res.kind}List", "plural": res.plural, "singular": res.kind.lower()}
+    names: dict = {"kind": res.kind, "listKind": f"{res.kind}List", "plural": res.plural,
+                   "singular": res.kind.lower()}
     if res.short_names:
         names["shortNames"] = list(res.short_names)
+    names["categories"] = ["reconciler"]
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
         "metadata": {"name": f"{res.plural}.{res.group}", "labels": {"app.kubernetes.io/part-of": "reconciler"}},
-        "spec": {"group": res.group, "names": names, "scope": "Namespaced" if res.namespaced else "Cluster",
+        "spec": {"group": res.group, "scope": "Namespaced" if res.namespaced else "Cluster", "names": names,
                  "versions": [version]},
     }
 
