@@ -66,11 +66,11 @@ class KubeApi:
             except (urllib3.exceptions.HTTPError, OSError) as exc:
                 if attempt == self.max_attempts:
                     raise StoreError(f"{method} {path}: {exc}") from None
-                self._backoff(attempt, None, f"{method} {path}: {type(exc).__name__}")
+                self.backoff(attempt, None, f"{method} {path}: {type(exc).__name__}")
                 continue
             status = resp.status
             if status in _RETRIED and attempt < self.max_attempts:
-                self._backoff(attempt, resp.headers.get("Retry-After"), f"{method} {path}: HTTP {status}")
+                self.backoff(attempt, resp.headers.get("Retry-After"), f"{method} {path}: HTTP {status}")
                 continue
             parsed = _json(data, method, path)
             if 200 <= status < 300:
@@ -108,7 +108,7 @@ class KubeApi:
             auth_settings=["BearerToken"])
         return self.client.call_api(*serialized, _request_timeout=timeout)
 
-    def _backoff(self, attempt: int, retry_after: str | None, what: str) -> None:
+    def backoff(self, attempt: int, retry_after: str | None, what: str) -> None:
         delay = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (attempt - 1)) * (0.5 + random.random() / 2)
         if retry_after and retry_after.isdigit():
             delay = min(BACKOFF_CAP, max(delay, float(retry_after)))

@@ -37,7 +37,7 @@ WATCH_SECONDS = 300
 # watch(timeout=0) (what changes() asks) has no server-side meaning: events already due arrive within
 # a round trip, so "nothing more" is an idle gap this long.
 MIN_IDLE = 0.25
-_BLIND_UPDATE_ATTEMPTS = 5
+_BLIND_UPDATE_ATTEMPTS = 8
 _IDENTITY = ("uid", "creationTimestamp", "resourceVersion", "generation", "managedFields", "selfLink")
 
 
@@ -120,6 +120,7 @@ class KubernetesStore(ObjectStore):
             except Conflict:
                 if wanted or attempt == _BLIND_UPDATE_ATTEMPTS - 1:
                     raise
+                self.api.backoff(attempt + 1, None, f"update {kind} {namespace}/{name}: lost a race")
         raise AssertionError("unreachable")
 
     def patch(self, kind: str, namespace: str, name: str, patch: dict, resource_version: str | None = None, *,
@@ -227,12 +228,12 @@ class KubernetesStore(ObjectStore):
                 continue  # the deadline check above ends an idle watch; a bookmark-fed one reconnects
             except (urllib3.exceptions.HTTPError, OSError) as exc:
                 failures += 1
-                self.api._backoff(min(failures, 6), None, f"watch {res.plural}: {type(exc).__name__}")
+                self.api.backoff(min(failures, 6), None, f"watch {res.plural}: {type(exc).__name__}")
             except StoreError as exc:
                 if isinstance(exc, Conflict) or self._closed.is_set():
                     raise
                 failures += 1
-                self.api._backoff(min(failures, 6), None, f"watch {res.plural}: {exc}")
+                self.api.backoff(min(failures, 6), None, f"watch {res.plural}: {exc}")
 
     def _watch_many(self, sources: list[tuple[Resource, str | None]], starts: list[str],
                     timeout: float | None) -> Iterator[dict]:
