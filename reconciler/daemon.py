@@ -1,5 +1,5 @@
-"""`reconciler up`: the one long-running process. For now it runs the workflow runner; the GitOps
-sync loop, the scheduler and the HTTP API join it in the same process."""
+"""`reconciler up`: the one long-running process: the workflow runner, the GitOps sync loop, the
+scheduler and the HTTP API. On the Kubernetes backend several replicas elect one leader (election.py)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from reconciler import metrics
 from reconciler.api.settings import ApiSettings
 from reconciler.artifacts import LocalArtifactRepository
 from reconciler.config import artifacts_path, open_home_store
+from reconciler.election import LeaderElection, lease_duration
 from reconciler.executors import LocalProcessExecutor
 from reconciler.runner import WorkflowRunner
 
@@ -38,6 +39,10 @@ class Daemon:
         self.executor = LocalProcessExecutor(isolation=isolation)
         self.runner = WorkflowRunner(self.store, self.executor, LocalArtifactRepository(artifacts_path(self.home)),
                                      self.home, max_running=max_running, lease_seconds=lease_seconds)
+        # On a cluster several replicas share the store: one Lease decides which of them acts.
+        system_namespace = getattr(self.store, "system_namespace", None)
+        self.election = None if system_namespace is None else LeaderElection(
+            self.store, self.runner.identity, self.stop, namespace=system_namespace, duration=lease_duration())
 
     def install_signal_handlers(self) -> None:
         def graceful(signum: int, _frame: object) -> None:
@@ -53,6 +58,9 @@ class Daemon:
 
         self.sync_store = open_home_store(self.home)
         self.sync_loop = SyncLoop(self.sync_store, repo=self.repo, home=self.home, interval=self.poll_interval)
+        self.sync_loop.after_pass.append(lambda _results: self.scheduler.refresh())
+        self.sync_loop.after_pass.append(
+            lambda results: metrics.observe_sync(results, self.sync_loop.reconciler.last_fetch))
         self.sync_loop.start()
         log.info("syncing %s every %gs", self.repo, self.poll_interval)
 
@@ -62,8 +70,13 @@ class Daemon:
         from reconciler.store.leases import LEADER_LEASE, Lease
 
         self.schedule_store = open_home_store(self.home)
-        lease = Lease(self.schedule_store, LEADER_LEASE, identity=self.runner.identity)
-        self.scheduler = CronScheduler(self.schedule_store, home=self.home, lease=lease, on_fire=metrics.observe_fire)
+        if self.election is not None:  # the daemon's lease, kept by the election
+            self.scheduler = CronScheduler(self.schedule_store, home=self.home, lease=self.election.lease,
+                                           manage_lease=False, on_fire=metrics.observe_fire)
+        else:
+            lease = Lease(self.schedule_store, LEADER_LEASE, identity=self.runner.identity)
+            self.scheduler = CronScheduler(self.schedule_store, home=self.home, lease=lease,
+                                           on_fire=metrics.observe_fire)
         metrics.count_workflows_from(lambda: self.schedule_store.list_brief("Workflow"))
         self.scheduler.start()
 
@@ -79,25 +92,49 @@ class Daemon:
 
     def run(self) -> None:
         log.info("runner %s serving %s", self.runner.identity, self.home)
+        if self.election is not None:
+            self._run_elected()
+            return
         self.start_scheduler()
         if self.repo:
             self.start_sync()
-            self.sync_loop.after_pass.append(lambda _results: self.scheduler.refresh())
-            self.sync_loop.after_pass.append(
-                lambda results: metrics.observe_sync(results, self.sync_loop.reconciler.last_fetch))
         try:
             if self.api_settings is not None:
                 self.start_api()
             self.runner.serve(self.stop, grace=self.grace)
         finally:
-            if self.api is not None:
-                self.api.stop()
-            if self.sync_loop is not None:
-                self.sync_loop.stop()
-                self.sync_store.close()
-            if self.scheduler is not None:
-                self.scheduler.shutdown()
-                self.schedule_store.close()
-            self.executor.close()
-            self.store.close()
+            self._close()
         log.info("stopped; state saved")
+
+    def _run_elected(self) -> None:
+        """With several replicas on one cluster: the API at once, everything else once leading."""
+        try:
+            if self.api_settings is not None:
+                self.start_api()
+            if not self.election.wait_for_leadership():
+                return
+            self.election.keep_leading(self.stop.set)
+            self.start_scheduler()
+            if self.repo:
+                self.start_sync()
+                if self.api is not None:  # webhooks and diff reach the loop from now on
+                    self.api.app.state.api.sync_loop = self.sync_loop
+            self.runner.serve(self.stop, grace=self.grace)
+        finally:
+            self.election.release()
+            self._close()
+        if self.election.lost:
+            raise SystemExit(1)  # restarted by the supervisor, as a standby
+        log.info("stopped; state saved")
+
+    def _close(self) -> None:
+        if self.api is not None:
+            self.api.stop()
+        if self.sync_loop is not None:
+            self.sync_loop.stop()
+            self.sync_store.close()
+        if self.scheduler is not None:
+            self.scheduler.shutdown()
+            self.schedule_store.close()
+        self.executor.close()
+        self.store.close()

@@ -104,8 +104,14 @@ def register(cli: click.Group) -> None:  # noqa: C901 - one command per nested f
             logging.getLogger("reconciler.daemon").warning(
                 "--repo carries credentials: git never sees them, but they are in this process's own arguments "
                 "(ps); set RECONCILER_REPO, the config file's repo, or RECONCILER_GIT_USERNAME/_PASSWORD instead")
-        daemon = Daemon(obj.home, repo=repo, poll_interval=poll_interval, max_running=max_running,
-                        isolation=isolation, grace=grace, api=api)
+        from reconciler.config import ConfigError
+        from reconciler.store.errors import StoreError
+
+        try:
+            daemon = Daemon(obj.home, repo=repo, poll_interval=poll_interval, max_running=max_running,
+                            isolation=isolation, grace=grace, api=api)
+        except (ConfigError, StoreError, ValueError) as exc:  # backend settings, an unreachable cluster
+            raise click.ClickException(str(exc)) from None
         daemon.install_signal_handlers()
         daemon.run()
 
