@@ -12,19 +12,16 @@ from __future__ import annotations
 import copy
 import json
 import logging
-import math
-import queue
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-import urllib3
-
 from .base import ObjectStore, check_new_object, normalize_namespace, object_key
 from .errors import AlreadyExists, Conflict, NotFound, StoreError
 from .kinds import RESOURCES, Resource, all_crds, argo_resource, presented_api_version, resource_for
 from .kube_client import KubeApi
+from .kube_watch import ResourceWatch, merged
 from .merging import merge_patch
 from .offload import DEFAULT_THRESHOLD, FIELD, compress_nodes, inflate_nodes
 
@@ -32,12 +29,8 @@ log = logging.getLogger(__name__)
 
 LIST_PAGE = 500
 SYSTEM_NAMESPACE = "reconciler-system"
-# The server ends a watch after this long; we resume it from the last resourceVersion seen.
-WATCH_SECONDS = 300
-# watch(timeout=0) (what changes() asks) has no server-side meaning: events already due arrive within
-# a round trip, so "nothing more" is an idle gap this long.
-MIN_IDLE = 0.25
 _BLIND_UPDATE_ATTEMPTS = 8
+CRD_ESTABLISH_SECONDS = 60
 _IDENTITY = ("uid", "creationTimestamp", "resourceVersion", "generation", "managedFields", "selfLink")
 
 
@@ -170,6 +163,13 @@ class KubernetesStore(ObjectStore):
                 current = self._call("GET", f"{path}/{crd['metadata']['name']}")
                 crd["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
                 self._call("PUT", f"{path}/{crd['metadata']['name']}", body=crd)
+        # A new CRD is served only once Established; until then its resources answer 404.
+        deadline = time.monotonic() + CRD_ESTABLISH_SECONDS
+        for crd in all_crds():
+            while not _established(self._call("GET", f"{path}/{crd['metadata']['name']}")):
+                if time.monotonic() > deadline:
+                    raise StoreError(f"CRD {crd['metadata']['name']} not Established after {CRD_ESTABLISH_SECONDS}s")
+                time.sleep(0.2)
 
     def ensure_namespace(self, namespace: str) -> None:
         """Create the cluster namespace unless it exists (environments' namespaces are the cluster's)."""
@@ -189,84 +189,11 @@ class KubernetesStore(ObjectStore):
         sources = [src for k in kinds for src in self._collections(k, namespace)]
         # "From now" is now, at the call, not when the caller first iterates.
         starts = [since or self._list_version(res, ns) for res, ns in sources]
-        if len(sources) == 1:
-            return self._watch_one(sources[0][0], sources[0][1], starts[0], timeout)
-        return self._watch_many(sources, starts, timeout)
-
-    def _watch_one(self, res: Resource, ns: str | None, since: str, timeout: float | None) -> Iterator[dict]:
-        """One resource's events after `since`; resumes after the server ends the stream or the
-        connection drops; Conflict when `since` is older than the server's history (410)."""
-        idle = None if timeout is None else max(timeout, MIN_IDLE)
-        deadline = None if idle is None else time.monotonic() + idle
-        rv = since
-        failures = 0
-        while not self._closed.is_set():
-            remaining = None if deadline is None else deadline - time.monotonic()
-            if remaining is not None and remaining <= 0:
-                return
-            server_seconds = WATCH_SECONDS if remaining is None else max(1, min(WATCH_SECONDS, math.ceil(remaining)))
-            query = {"watch": True, "resourceVersion": rv, "allowWatchBookmarks": True,
-                     "timeoutSeconds": server_seconds}
-            try:
-                for event in self.api.stream(res.path(ns), query, remaining):
-                    kind = event.get("type")
-                    obj = event.get("object") or {}
-                    if kind == "ERROR":
-                        code = obj.get("code")
-                        if code == 410:
-                            raise Conflict(f"watch {res.plural}: resourceVersion {rv} is too old: "
-                                           f"{obj.get('message', 'history compacted')}")
-                        raise StoreError(f"watch {res.plural}: {obj.get('message') or obj}")
-                    rv = str(obj.get("metadata", {}).get("resourceVersion") or rv)
-                    if kind == "BOOKMARK":
-                        continue
-                    failures = 0
-                    if deadline is not None:
-                        deadline = time.monotonic() + idle
-                    yield {"type": kind, "object": self._present(res, obj)}
-            except urllib3.exceptions.ReadTimeoutError:
-                continue  # the deadline check above ends an idle watch; a bookmark-fed one reconnects
-            except (urllib3.exceptions.HTTPError, OSError) as exc:
-                failures += 1
-                self.api.backoff(min(failures, 6), None, f"watch {res.plural}: {type(exc).__name__}")
-            except StoreError as exc:
-                if isinstance(exc, Conflict) or self._closed.is_set():
-                    raise
-                failures += 1
-                self.api.backoff(min(failures, 6), None, f"watch {res.plural}: {exc}")
-
-    def _watch_many(self, sources: list[tuple[Resource, str | None]], starts: list[str],
-                    timeout: float | None) -> Iterator[dict]:
-        """Several resources' watches merged through a queue, one thread each; an event's place in
-        the merged order follows arrival (Kubernetes orders events within a resource only)."""
-        events: queue.Queue = queue.Queue(maxsize=1024)
-        stop = threading.Event()
-
-        def pump(res: Resource, ns: str | None, start: str) -> None:
-            try:
-                for event in self._watch_one(res, ns, start, None if timeout is None else timeout + 1):
-                    if stop.is_set():
-                        return
-                    events.put(event)
-            except StoreError as exc:
-                events.put(exc)
-
-        threads = [threading.Thread(target=pump, args=(res, ns, start), daemon=True, name=f"watch-{res.plural}")
-                   for (res, ns), start in zip(sources, starts)]
-        for t in threads:
-            t.start()
-        idle = None if timeout is None else max(timeout, MIN_IDLE)
-        try:
-            while not self._closed.is_set():
-                try:
-                    item = events.get(timeout=idle)
-                except queue.Empty:
-                    return
-                if isinstance(item, StoreError):
-                    raise item
-                yield item
-        finally:
-            stop.set()
+        watchers = [ResourceWatch(self.api, res, ns, start, self._closed, lambda obj, res=res: self._present(res, obj))
+                    for (res, ns), start in zip(sources, starts)]
+        if len(watchers) == 1:
+            return watchers[0].events(timeout)
+        return merged(watchers, timeout, self._closed)
 
     # -- plumbing --------------------------------------------------------------------------------
 
@@ -368,6 +295,11 @@ class KubernetesStore(ObjectStore):
         if res.kind == "Workflow" and FIELD in (obj.get("status") or {}):
             inflate_nodes(obj)
         return obj
+
+
+def _established(crd: dict) -> bool:
+    return any(c.get("type") == "Established" and c.get("status") == "True"
+               for c in (crd.get("status") or {}).get("conditions") or [])
 
 
 def _without_identity(patch: dict) -> dict:
