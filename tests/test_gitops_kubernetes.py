@@ -77,3 +77,16 @@ def test_sync_applies_the_sample_repository_into_three_namespaces(double: ApiSer
     # And Kubernetes-side reads work through every command on this backend.
     listed = _cli(env, "template", "list", "-n", "analytics-prod")
     assert listed.returncode == 0 and "common-steps" in listed.stdout, listed.stderr
+
+
+def test_an_unreachable_cluster_is_one_clear_line(tmp_path: Path) -> None:
+    closed = ApiServerDouble()
+    kubeconfig = closed.kubeconfig(tmp_path / "kubeconfig")
+    closed.close()  # nothing listens there any more
+    env = {**os.environ, "KUBECONFIG": str(kubeconfig), "RECONCILER_HOME": str(tmp_path / "home")}
+    env.pop("RECONCILER_SERVER", None)
+    done = _cli(env, "list")
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines()[-1].startswith("error: store: GET /apis/reconciler.io/")
+    assert "retrying in" in done.stderr, "each retry is said"

@@ -221,7 +221,13 @@ remote.route(cli)  # with --server/RECONCILER_SERVER, commands go through the da
 
 
 def main() -> None:
-    cli()
+    from reconciler.store.errors import StoreError
+
+    try:
+        cli()
+    except StoreError as exc:  # e.g. the cluster of --backend kubernetes unreachable after the retries
+        err.print(f"error: store: {exc}", markup=False, highlight=False)
+        sys.exit(1)
 
 
 if __name__ == "__main__":  # pragma: no cover
