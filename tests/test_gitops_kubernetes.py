@@ -4,14 +4,18 @@ a second sync changes nothing, and an out-of-band edit is reverted by the next s
 
 from __future__ import annotations
 
+import gzip
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import jsonschema
 import pytest
+import yaml
 
 from reconciler.store.kube_client import KubeApi
+from reconciler.store.kubernetes import KubernetesStore
 
 from .kubedouble import ApiServerDouble
 
@@ -88,5 +92,106 @@ def test_an_unreachable_cluster_is_one_clear_line(tmp_path: Path) -> None:
     done = _cli(env, "list")
     assert done.returncode == 1
     assert "Traceback" not in done.stderr
-    assert done.stderr.strip().splitlines()[-1].startswith("error: store: GET /apis/reconciler.io/")
+    assert done.stderr.strip().splitlines()[-1].startswith("error: store: GET /api")
     assert "retrying in" in done.stderr, "each retry is said"
+
+
+ARGO_CRDS = Path(__file__).parent / "data" / "argo-crds"
+
+
+def _argo_schema(double: ApiServerDouble, plural: str) -> dict:
+    crd = yaml.safe_load(gzip.decompress((ARGO_CRDS / f"argoproj.io_{plural}.yaml.gz").read_bytes()))
+    KubeApi(double.api_client()).request("POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+                                         body=crd)
+    return crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+
+
+def _unknown_fields(obj, schema: dict, path: str = "") -> list[str]:
+    """Fields a structural schema does not declare (the API server would prune them or, with strict
+    field validation, refuse them)."""
+    if schema.get("x-kubernetes-preserve-unknown-fields") or not isinstance(obj, (dict, list)):
+        return []
+    if isinstance(obj, list):
+        return [u for i, item in enumerate(obj) for u in _unknown_fields(item, schema.get("items") or {}, f"{path}[{i}]")]
+    props = schema.get("properties")
+    if props is None:
+        extra = schema.get("additionalProperties")
+        return [u for k, v in obj.items() for u in _unknown_fields(v, extra, f"{path}.{k}")] \
+            if isinstance(extra, dict) else []
+    out = [f"{path}.{k}" for k in obj if k not in props]
+    return out + [u for k, v in obj.items() if k in props for u in _unknown_fields(v, props[k], f"{path}.{k}")]
+
+
+def _qa_on_argo(repo: Path) -> None:
+    git_env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.invalid",
+               "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.invalid"}
+    for branch in ("dev", "qa", "main"):  # each environment reads reconciler.yaml from its own branch
+        subprocess.run(["git", "-C", str(repo), "checkout", "-q", branch], check=True, env=git_env)
+        config = repo / "reconciler.yaml"
+        config.write_text(config.read_text().replace("    namespace: analytics-qa\n",
+                                                     "    namespace: analytics-qa\n    engine: argo\n"))
+        subprocess.run(["git", "-C", str(repo), "commit", "-qam", "qa runs on Argo"], check=True, env=git_env)
+
+
+def test_engine_argo_on_sqlite_fails_that_environment_only(tmp_path: Path) -> None:
+    env = {**os.environ, "RECONCILER_HOME": str(tmp_path / "home")}
+    env.pop("RECONCILER_SERVER", None)
+    run = [sys.executable, "-m", "reconciler.cli.main"]
+    repo = tmp_path / "repo"
+    assert subprocess.run([*run, "sample-repo", str(repo)], env=env, check=False).returncode == 0
+    _qa_on_argo(repo)
+    done = subprocess.run([*run, "sync", "--repo", str(repo)], env=env, capture_output=True, text=True,
+                          timeout=180, check=False)
+    qa = [line for line in done.stdout.splitlines() if line.startswith("qa ")]
+    assert qa and "Failed" in qa[0], done.stdout
+    assert "engine: argo needs --backend kubernetes" in done.stdout + done.stderr
+    assert "reconciler.yaml" in done.stdout + done.stderr
+    assert sum(line.startswith(("dev ", "prod ")) and "Synced" in line for line in done.stdout.splitlines()) == 2
+
+
+def test_an_argo_environment_is_applied_as_argo_objects_that_argos_schema_accepts(
+        double: ApiServerDouble, env: dict, tmp_path: Path) -> None:
+    schemas = {plural: _argo_schema(double, plural) for plural in ("workflows", "workflowtemplates", "cronworkflows")}
+    repo = tmp_path / "repo"
+    assert _cli(env, "sample-repo", str(repo)).returncode == 0
+    _qa_on_argo(repo)
+    done = _cli(env, "sync", "--repo", str(repo))
+    assert done.returncode == 0, done.stdout + done.stderr
+
+    argo = {k: o for k, o in double.state.objects.items() if k[0] == "argoproj.io"}
+    assert {(plural, ns) for _, plural, ns, _ in argo} == {
+        ("workflows", "analytics-qa"), ("workflowtemplates", "analytics-qa"), ("cronworkflows", "analytics-qa")}
+    assert not [k for k in double.state.objects if k[0] == "reconciler.io" and k[2] == "analytics-qa"]
+    for (_, plural, _, name), obj in argo.items():
+        assert obj["apiVersion"] == "argoproj.io/v1alpha1"
+        errors = sorted(jsonschema.Draft7Validator(schemas[plural]).iter_errors(obj), key=str)
+        assert not errors, f"{plural}/{name}: {errors[0].message} at {list(errors[0].path)}"
+        assert _unknown_fields(obj, schemas[plural]) == [], f"{plural}/{name}"
+    # The other environments stay on the reconciler's own group; the namespace says who runs it.
+    assert ("reconciler.io", "workflowtemplates", "analytics-dev", "common-steps") in double.state.objects
+    labels = double.state.objects[("", "namespaces", "", "analytics-qa")]["metadata"]["labels"]
+    assert labels["reconciler.io/engine"] == "argo"
+    # Argo's objects read back through the usual commands.
+    listed = _cli(env, "list", "-n", "analytics-qa")
+    assert listed.returncode == 0 and "etl-daily" in listed.stdout, listed.stderr
+    again = _cli(env, "sync", "--repo", str(repo))
+    assert again.stdout.count("no changes") == 3, again.stdout
+
+
+def test_the_runner_leaves_argo_workflows_to_argo(double: ApiServerDouble, tmp_path: Path) -> None:
+    from reconciler.artifacts import LocalArtifactRepository
+    from reconciler.executors.inprocess import InProcessExecutor
+    from reconciler.runner import WorkflowRunner
+
+    _argo_schema(double, "workflows")
+    store = KubernetesStore(double.api_client())
+    store.install_crds()
+    store.set_engine("on-argo", "argo")
+    store.create({"apiVersion": "argoproj.io/v1alpha1", "kind": "Workflow",
+                  "metadata": {"name": "wf", "namespace": "on-argo"}, "spec": {"entrypoint": "main"}})
+    store.create({"apiVersion": "argoproj.io/v1alpha1", "kind": "Workflow",
+                  "metadata": {"name": "wf", "namespace": "ours"}, "spec": {"entrypoint": "main"}})
+    runner = WorkflowRunner(store, InProcessExecutor(), LocalArtifactRepository(tmp_path / "artifacts"), tmp_path)
+    assert runner.claim("on-argo", "wf") is None
+    assert "annotations" not in double.state.objects[("argoproj.io", "workflows", "on-argo", "wf")]["metadata"]
+    assert runner.claim("ours", "wf") is not None, "the same workflow in a reconciler namespace is ours"

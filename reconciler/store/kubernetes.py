@@ -17,7 +17,7 @@ import time
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-from .base import ObjectStore, check_new_object, normalize_namespace, object_key
+from .base import ENGINE_ARGO, ENGINE_RECONCILER, ObjectStore, check_new_object, normalize_namespace, object_key
 from .errors import AlreadyExists, Conflict, NotFound, StoreError
 from .kinds import RESOURCES, Resource, all_crds, argo_resource, presented_api_version, resource_for
 from .kube_client import KubeApi
@@ -31,6 +31,9 @@ LIST_PAGE = 500
 SYSTEM_NAMESPACE = "reconciler-system"
 _BLIND_UPDATE_ATTEMPTS = 8
 CRD_ESTABLISH_SECONDS = 60
+ENGINE_LABEL = "reconciler.io/engine"   # on a Namespace: who runs its workflows
+ENGINE_TTL = 10.0                        # seconds a namespace's engine is trusted from memory
+ARGO_KINDS = ("Workflow", "WorkflowTemplate", "CronWorkflow")
 _IDENTITY = ("uid", "creationTimestamp", "resourceVersion", "generation", "managedFields", "selfLink")
 
 
@@ -47,7 +50,9 @@ class KubernetesStore(ObjectStore):
                  system_namespace: str = SYSTEM_NAMESPACE, offload_threshold: int = DEFAULT_THRESHOLD,
                  create_namespaces: bool = True, api: KubeApi | None = None) -> None:
         self.api = api or KubeApi(api_client)
-        self.argo_namespaces = frozenset(argo_namespaces)
+        self._static_argo = frozenset(argo_namespaces)
+        self._engines: dict[str, tuple[str, float]] = {}   # namespace -> (engine, read at)
+        self._argo_listed: tuple[frozenset[str], float] = (frozenset(), -ENGINE_TTL)
         self.namespaces = None if namespaces is None else tuple(sorted(set(namespaces)))
         self.system_namespace = system_namespace
         self.offload_threshold = offload_threshold
@@ -171,6 +176,56 @@ class KubernetesStore(ObjectStore):
                     raise StoreError(f"CRD {crd['metadata']['name']} not Established after {CRD_ESTABLISH_SECONDS}s")
                 time.sleep(0.2)
 
+    # -- engines ---------------------------------------------------------------------------------
+
+    def set_engine(self, namespace: str, engine: str) -> None:
+        """Label the cluster namespace with its engine, so every process of every replica routes its
+        workflows alike: Argo's namespaces hold argoproj.io objects that Argo's controller runs."""
+        if engine not in (ENGINE_RECONCILER, ENGINE_ARGO):
+            raise StoreError(f"unknown engine {engine!r}")
+        if self.namespaces is not None:  # no rights on Namespace objects: the configuration decides
+            if (namespace in self._static_argo) != (engine == ENGINE_ARGO):
+                raise StoreError(f"namespace {namespace}: engine {engine} disagrees with kubernetes.argoNamespaces "
+                                 "(RECONCILER_ARGO_NAMESPACES), which the namespaced mode goes by")
+            return
+        if self.engine_of(namespace) != engine:
+            self.ensure_namespace(namespace)
+            self._call("PATCH", RESOURCES["Namespace"].path(None, namespace),
+                       body={"metadata": {"labels": {ENGINE_LABEL: engine}}},
+                       content_type="application/merge-patch+json")
+        self._engines[namespace] = (engine, time.monotonic())
+        self._argo_listed = (frozenset(), -ENGINE_TTL)
+
+    def engine_of(self, namespace: str) -> str:
+        if namespace in self._static_argo:
+            return ENGINE_ARGO
+        if self.namespaces is not None:
+            return ENGINE_RECONCILER
+        cached = self._engines.get(namespace)
+        if cached is not None and time.monotonic() - cached[1] < ENGINE_TTL:
+            return cached[0]
+        try:
+            ns = self._call("GET", RESOURCES["Namespace"].path(None, namespace))
+            engine = ((ns.get("metadata") or {}).get("labels") or {}).get(ENGINE_LABEL) or ENGINE_RECONCILER
+        except NotFound:
+            engine = ENGINE_RECONCILER
+        self._engines[namespace] = (engine, time.monotonic())
+        return engine
+
+    @property
+    def argo_namespaces(self) -> frozenset[str]:
+        """Namespaces whose workflows are Argo's: configured, or labelled by a sync (cached briefly)."""
+        names, read_at = self._argo_listed
+        if time.monotonic() - read_at >= ENGINE_TTL:
+            if self.namespaces is not None:
+                names = frozenset()
+            else:
+                listed = self._call("GET", RESOURCES["Namespace"].path(), query={
+                    "labelSelector": f"{ENGINE_LABEL}={ENGINE_ARGO}"})
+                names = frozenset(item["metadata"]["name"] for item in listed.get("items") or [])
+            self._argo_listed = (names, time.monotonic())
+        return self._static_argo | names
+
     def ensure_namespace(self, namespace: str) -> None:
         """Create the cluster namespace unless it exists (environments' namespaces are the cluster's)."""
         ns_res = RESOURCES["Namespace"]
@@ -207,7 +262,9 @@ class KubernetesStore(ObjectStore):
 
     def _resource(self, kind: str, namespace: str | None) -> tuple[Resource, str | None]:
         try:
-            res = resource_for(kind, normalize_namespace(kind, namespace), self.argo_namespaces)
+            ns = normalize_namespace(kind, namespace)
+            argo = frozenset([ns]) if kind in ARGO_KINDS and ns and self.engine_of(ns) == ENGINE_ARGO else frozenset()
+            res = resource_for(kind, ns, argo)
         except KeyError as exc:
             raise StoreError(str(exc.args[0])) from None
         ns = normalize_namespace(kind, namespace) if res.namespaced and kind != "Namespace" else None
@@ -227,9 +284,11 @@ class KubernetesStore(ObjectStore):
         if self.namespaces is None:
             out = [(res, None)]
         else:
-            out = [(res, ns) for ns in (*self.namespaces, self.system_namespace) if ns not in self.argo_namespaces]
+            out = [(res, ns) for ns in (*self.namespaces, self.system_namespace)]
         if kind in ("Workflow", "WorkflowTemplate", "CronWorkflow"):
-            out += [(argo_resource(kind), ns) for ns in sorted(self.argo_namespaces)]
+            argo = self.argo_namespaces
+            out = [(r, n) for r, n in out if n not in argo]
+            out += [(argo_resource(kind), ns) for ns in sorted(argo)]
         return out
 
     def _list_pages(self, res: Resource, ns: str | None, selector: str | None) -> Iterator[dict]:
