@@ -69,15 +69,27 @@ def test_sync_applies_the_sample_repository_into_three_namespaces(double: ApiSer
     assert second.stdout.count("no changes") == 3, second.stdout
     assert _managed(double) == applied, "a second sync writes nothing"
 
-    # Someone edits a template in the cluster (kubectl edit): the next sync puts git's version back.
+    # Someone edits a template in the cluster (kubectl edit): the next sync puts git's version back,
+    # by server-side apply as field manager "reconciler", so the other writer's own fields survive.
     api = KubeApi(double.api_client())
     path = "/apis/reconciler.io/v1alpha1/namespaces/analytics-prod/workflowtemplates/common-steps"
     original = api.request("GET", path)["spec"]
-    api.request("PATCH", path, body={"spec": {"entrypoint": "edited-by-hand"}},
+    api.request("PATCH", path, query={"fieldManager": "kubectl-edit"},
+                body={"spec": {"templates": [{"name": "hacked", "container": {"image": "evil"}}]},
+                      "metadata": {"annotations": {"team": "ml"}}},
                 content_type="application/merge-patch+json")
     third = _cli(env, "sync", "--repo", str(repo))
     assert third.returncode == 0, third.stderr
-    assert api.request("GET", path)["spec"] == original
+    assert "edited out of band" in third.stdout, third.stdout
+    live = api.request("GET", path)
+    assert live["spec"] == original, "our field is taken back"
+    assert live["metadata"]["annotations"]["team"] == "ml", "the other writer's own field survives"
+    fourth = _cli(env, "sync", "--repo", str(repo))
+    assert fourth.stdout.count("no changes") == 3, "a field another writer owns is not drift: " + fourth.stdout
+    managers = {(m["manager"], m["operation"]) for m in live["metadata"]["managedFields"]}
+    assert ("reconciler", "Apply") in managers, managers
+    assert any(method == "PATCH" and "fieldManager=reconciler" in url and ctype == "application/apply-patch+yaml"
+               for method, url, ctype in double.requests)
     # And Kubernetes-side reads work through every command on this backend.
     listed = _cli(env, "template", "list", "-n", "analytics-prod")
     assert listed.returncode == 0 and "common-steps" in listed.stdout, listed.stderr

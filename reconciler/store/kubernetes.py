@@ -150,6 +150,30 @@ class KubernetesStore(ObjectStore):
             return {"apiVersion": result["apiVersion"], "kind": result["kind"], "metadata": result["metadata"]}
         return result
 
+    def server_side_apply(self, obj: dict, manager: str, *, force: bool = True) -> dict:
+        """Server-side apply of `obj` as field manager `manager` (what Flux does): fields other writers
+        own survive, fields this manager applied before and no longer sends are removed, and with
+        `force` fields another writer changed are taken back instead of being a conflict."""
+        check_new_object(obj)
+        _check_json(obj)
+        kind, namespace, name = object_key(obj)
+        res, ns = self._resource(kind, namespace)
+        body = self._wire(res, obj, ns)
+        for key in _IDENTITY:
+            body["metadata"].pop(key, None)
+        body.pop("status", None)  # never ours to apply: the runner and controllers write status
+        query = {"fieldManager": manager, "force": force}
+        try:
+            applied = self._call("PATCH", res.path(ns, name), body=body, query=query,
+                                 content_type="application/apply-patch+yaml")
+        except NotFound:
+            if ns is None or not self.create_namespaces:
+                raise
+            self.ensure_namespace(ns)
+            applied = self._call("PATCH", res.path(ns, name), body=body, query=query,
+                                 content_type="application/apply-patch+yaml")
+        return self._present(res, applied)
+
     def delete(self, kind: str, namespace: str, name: str, resource_version: str | None = None) -> None:
         res, ns = self._resource(kind, namespace)
         body: dict = {"apiVersion": "v1", "kind": "DeleteOptions", "propagationPolicy": "Background"}

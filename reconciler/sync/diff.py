@@ -14,7 +14,7 @@ from reconciler.spec import Problem
 from reconciler.store.base import ObjectStore
 from reconciler.store.errors import NotFound
 
-from .content import as_yaml, content_hash, recorded_hash
+from .content import as_yaml, content_hash, projected, recorded_hash
 from .model import (
     ENVIRONMENT_LABEL,
     SOURCE_PATH,
@@ -42,9 +42,11 @@ def unified(live: dict | None, desired: dict | None, name: str) -> str:
     return "\n".join(difflib.unified_diff(before, after, f"live/{name}", f"git/{name}", lineterm="", n=2))
 
 
-def _update(desired: DesiredObject, live: dict) -> Change | None:
+def _update(desired: DesiredObject, live: dict, merging: bool) -> Change | None:
     kind, ns, name = desired.key
-    actual, recorded = content_hash(live), recorded_hash(live)
+    # Where the store merges on apply, other writers' extra fields are theirs to keep, not drift.
+    actual = content_hash(projected(live, desired.obj) if merging else live)
+    recorded = recorded_hash(live)
     if actual == desired.content_hash:
         return None
     edited = recorded is not None and actual != recorded
@@ -73,6 +75,7 @@ def plan(
     again even if someone deleted the run.
     """
     live = live_objects(store, environment)
+    merging = getattr(store, "server_side_apply", None) is not None
     result = Plan()
     wanted = {d.key: d for d in desired}
     for key, want in wanted.items():
@@ -81,7 +84,7 @@ def plan(
         if current is not None:
             if kind == "Workflow":
                 continue  # a run is never changed by git: new content means a new run
-            change = _update(want, current)
+            change = _update(want, current, merging)
             if change:
                 result.changes.append(change)
             continue
