@@ -232,3 +232,39 @@ def test_a_blind_update_retries_its_race(double: ApiServerDouble, store: Kuberne
         store.update(blind)
     thread.join()
     assert store.get("Workflow", "default", "wf")["spec"] == {"entrypoint": "blind"}
+
+
+def test_brief_lists_come_from_an_informer_that_relists_after_410(double: ApiServerDouble) -> None:
+    double.bookmark_interval = 3600  # no bookmarks: a reconnect resumes from the last event seen
+    store = KubernetesStore(double.api_client(), api=KubeApi(double.api_client(), sleep=lambda _s: None))
+    store.install_crds()
+    store.create(wf("a", nodes={"n1": node(1)}))
+    assert [o["metadata"]["name"] for o in store.list_brief("Workflow")] == ["a"]
+    assert "nodes" not in store.list_brief("Workflow")[0]["status"]
+    lists_before = sum(1 for m, p, _ in double.requests if m == "GET" and "watch=" not in p and p.startswith(
+        "/apis/reconciler.io/v1alpha1/workflows"))
+    store.create(wf("b", "other"))
+    _wait_for(lambda: [o["metadata"]["name"] for o in store.list_brief("Workflow")] == ["a", "b"])
+    assert [o["metadata"]["name"] for o in store.list_brief("Workflow", "other")] == ["b"]
+    lists_after = sum(1 for m, p, _ in double.requests if m == "GET" and "watch=" not in p and p.startswith(
+        "/apis/reconciler.io/v1alpha1/workflows"))
+    assert lists_after == lists_before, "served from the cache, not by listing again"
+    informer = next(iter(store._informers.values()))
+    # The watch goes down; while it is down an object is deleted and history compacted: resuming is
+    # 410 Gone, so the informer lists again and its cache loses the deleted object.
+    double.fail_next(10**6, 503, method="GET")
+    double.end_watches()
+    _wait_for(lambda: sum(1 for m, p, _ in double.requests[-5:] if m == "GET" and "watch=true" in p) >= 2)
+    store.delete("Workflow", "default", "a")
+    double.state.compact()
+    double.faults.clear()
+    _wait_for(lambda: informer.relists >= 1)
+    _wait_for(lambda: [o["metadata"]["name"] for o in store.list_brief("Workflow")] == ["b"])
+    store.close()
+
+
+def _wait_for(predicate, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not reached"
+        time.sleep(0.05)

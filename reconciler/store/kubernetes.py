@@ -17,10 +17,12 @@ import time
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-from .base import ENGINE_ARGO, ENGINE_RECONCILER, ObjectStore, check_new_object, normalize_namespace, object_key
+from .base import ENGINE_ARGO, ObjectStore, check_new_object, normalize_namespace, object_key
 from .errors import AlreadyExists, Conflict, NotFound, StoreError
 from .kinds import RESOURCES, Resource, all_crds, argo_resource, presented_api_version, resource_for
 from .kube_client import KubeApi
+from .kube_engines import ENGINE_TTL, NamespaceEngines
+from .kube_informer import Informer
 from .kube_watch import ResourceWatch, merged
 from .merging import merge_patch
 from .offload import DEFAULT_THRESHOLD, FIELD, compress_nodes, inflate_nodes
@@ -31,13 +33,13 @@ LIST_PAGE = 500
 SYSTEM_NAMESPACE = "reconciler-system"
 _BLIND_UPDATE_ATTEMPTS = 8
 CRD_ESTABLISH_SECONDS = 60
-ENGINE_LABEL = "reconciler.io/engine"   # on a Namespace: who runs its workflows
-ENGINE_TTL = 10.0                        # seconds a namespace's engine is trusted from memory
 ARGO_KINDS = ("Workflow", "WorkflowTemplate", "CronWorkflow")
+# Kinds whose brief lists come from an informer: what the runner and the API scan over and over.
+INFORMED_KINDS = ("Workflow",)
 _IDENTITY = ("uid", "creationTimestamp", "resourceVersion", "generation", "managedFields", "selfLink")
 
 
-class KubernetesStore(ObjectStore):
+class KubernetesStore(NamespaceEngines, ObjectStore):
     """ObjectStore on a Kubernetes API server, through the official client (`api_client`).
 
     `argo_namespaces`: namespaces whose environment runs on Argo's controller (their Workflow kinds
@@ -57,6 +59,8 @@ class KubernetesStore(ObjectStore):
         self.system_namespace = system_namespace
         self.offload_threshold = offload_threshold
         self.create_namespaces = create_namespaces
+        self._informers: dict[tuple[str, str, str | None], Informer] = {}
+        self._informers_lock = threading.Lock()
         self._closed = threading.Event()
 
     # -- reads -----------------------------------------------------------------------------------
@@ -69,9 +73,23 @@ class KubernetesStore(ObjectStore):
         selector = ",".join(f"{k}={v}" for k, v in (labels or {}).items()) or None
         out = []
         for res, ns in self._collections(kind, namespace):
-            out.extend(self._present(res, item) for item in self._list_pages(res, ns, selector))
+            out.extend(self._list_all(res, ns, selector)[0])
         out.sort(key=lambda o: (o["metadata"].get("namespace", ""), o["metadata"]["name"]))
         return out
+
+    def list_brief(self, kind: str, namespace: str | None = None) -> list[dict]:
+        """From an informer's cache where one resource holds the kind (see kube_informer.py)."""
+        sources = self._collections(kind, None) if kind in INFORMED_KINDS else []
+        if len(sources) != 1 or (namespace is not None and self._resource(kind, namespace)[0] != sources[0][0]):
+            return super().list_brief(kind, namespace)
+        res, ns = sources[0]
+        with self._informers_lock:
+            informer = self._informers.get((res.group, res.plural, ns))
+            if informer is None:
+                informer = Informer(self.api, res, ns, self._closed, lambda: self._list_all(res, ns),
+                                    lambda obj: self._present(res, obj))
+                self._informers[(res.group, res.plural, ns)] = informer
+        return informer.brief(normalize_namespace(kind, namespace) if namespace is not None else None)
 
     def current_version(self) -> str:
         res = RESOURCES["Workflow"]
@@ -200,56 +218,6 @@ class KubernetesStore(ObjectStore):
                     raise StoreError(f"CRD {crd['metadata']['name']} not Established after {CRD_ESTABLISH_SECONDS}s")
                 time.sleep(0.2)
 
-    # -- engines ---------------------------------------------------------------------------------
-
-    def set_engine(self, namespace: str, engine: str) -> None:
-        """Label the cluster namespace with its engine, so every process of every replica routes its
-        workflows alike: Argo's namespaces hold argoproj.io objects that Argo's controller runs."""
-        if engine not in (ENGINE_RECONCILER, ENGINE_ARGO):
-            raise StoreError(f"unknown engine {engine!r}")
-        if self.namespaces is not None:  # no rights on Namespace objects: the configuration decides
-            if (namespace in self._static_argo) != (engine == ENGINE_ARGO):
-                raise StoreError(f"namespace {namespace}: engine {engine} disagrees with kubernetes.argoNamespaces "
-                                 "(RECONCILER_ARGO_NAMESPACES), which the namespaced mode goes by")
-            return
-        if self.engine_of(namespace) != engine:
-            self.ensure_namespace(namespace)
-            self._call("PATCH", RESOURCES["Namespace"].path(None, namespace),
-                       body={"metadata": {"labels": {ENGINE_LABEL: engine}}},
-                       content_type="application/merge-patch+json")
-        self._engines[namespace] = (engine, time.monotonic())
-        self._argo_listed = (frozenset(), -ENGINE_TTL)
-
-    def engine_of(self, namespace: str) -> str:
-        if namespace in self._static_argo:
-            return ENGINE_ARGO
-        if self.namespaces is not None:
-            return ENGINE_RECONCILER
-        cached = self._engines.get(namespace)
-        if cached is not None and time.monotonic() - cached[1] < ENGINE_TTL:
-            return cached[0]
-        try:
-            ns = self._call("GET", RESOURCES["Namespace"].path(None, namespace))
-            engine = ((ns.get("metadata") or {}).get("labels") or {}).get(ENGINE_LABEL) or ENGINE_RECONCILER
-        except NotFound:
-            engine = ENGINE_RECONCILER
-        self._engines[namespace] = (engine, time.monotonic())
-        return engine
-
-    @property
-    def argo_namespaces(self) -> frozenset[str]:
-        """Namespaces whose workflows are Argo's: configured, or labelled by a sync (cached briefly)."""
-        names, read_at = self._argo_listed
-        if time.monotonic() - read_at >= ENGINE_TTL:
-            if self.namespaces is not None:
-                names = frozenset()
-            else:
-                listed = self._call("GET", RESOURCES["Namespace"].path(), query={
-                    "labelSelector": f"{ENGINE_LABEL}={ENGINE_ARGO}"})
-                names = frozenset(item["metadata"]["name"] for item in listed.get("items") or [])
-            self._argo_listed = (names, time.monotonic())
-        return self._static_argo | names
-
     def ensure_namespace(self, namespace: str) -> None:
         """Create the cluster namespace unless it exists (environments' namespaces are the cluster's)."""
         ns_res = RESOURCES["Namespace"]
@@ -315,19 +283,22 @@ class KubernetesStore(ObjectStore):
             out += [(argo_resource(kind), ns) for ns in sorted(argo)]
         return out
 
-    def _list_pages(self, res: Resource, ns: str | None, selector: str | None) -> Iterator[dict]:
-        token = None
+    def _list_all(self, res: Resource, ns: str | None, selector: str | None = None) -> tuple[list[dict], str]:
+        """Every object of the collection, page by page, and the resourceVersion of the first page."""
+        items: list[dict] = []
+        token, version = None, ""
         while True:
             page = self._call("GET", res.path(ns), query={"labelSelector": selector, "limit": LIST_PAGE,
                                                           "continue": token})
+            version = version or str((page.get("metadata") or {}).get("resourceVersion") or "")
             for item in page.get("items") or []:
                 # Lists of built-in kinds carry neither apiVersion nor kind on their items.
                 item.setdefault("apiVersion", res.api_version)
                 item.setdefault("kind", res.kind)
-                yield item
+                items.append(self._present(res, item))
             token = (page.get("metadata") or {}).get("continue")
             if not token:
-                return
+                return items, version
 
     def _list_version(self, res: Resource, ns: str | None) -> str:
         return str(self._call("GET", res.path(ns), query={"limit": 1})["metadata"]["resourceVersion"])

@@ -39,6 +39,7 @@ class ApiServerDouble:
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True, name="kube-double")
         self._thread.start()
         self.stopping = threading.Event()
+        self.watch_generation = 0  # end_watches() bumps it: every open watch ends, as on an API server restart
 
     @property
     def url(self) -> str:
@@ -57,6 +58,12 @@ class ApiServerDouble:
                     del self.faults[i]
                     return status
         return None
+
+    def end_watches(self) -> None:
+        """End every open watch stream cleanly (clients resume from their last resourceVersion)."""
+        with self.state.changed:
+            self.watch_generation += 1
+            self.state.changed.notify_all()
 
     def kubeconfig(self, path: Path, context: str = "double") -> Path:
         path.write_text(yaml.safe_dump({
@@ -289,7 +296,9 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             self._chunks(backlog)
             last_bookmark = time.monotonic()
-            while time.monotonic() < deadline and not self.double.stopping.is_set():
+            generation = self.double.watch_generation
+            while time.monotonic() < deadline and not self.double.stopping.is_set() \
+                    and generation == self.double.watch_generation:
                 with state.changed:
                     fresh = [e for e in state.events if e[0] > since and e[1] is rt and (ns is None or e[2] == ns)]
                     if not fresh and state.rv == since:
