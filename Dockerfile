@@ -17,8 +17,10 @@ FROM ${PYTHON_IMAGE} AS build
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml setup.py README.md ./
 COPY reconciler ./reconciler
+# setup.py ships it in the package, for `reconciler sample-repo DEST`.
+COPY sample-repo ./sample-repo
 RUN python -m venv /opt/reconciler \
  && /opt/reconciler/bin/pip install . \
  && /opt/reconciler/bin/reconciler --help >/dev/null

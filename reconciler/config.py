@@ -115,6 +115,7 @@ DAEMON_CONFIG_OPTIONS = {
     "apiTokens": "api_tokens",
     "repo": "repo", "pollInterval": "poll_interval", "listen": "listen", "maxRunningWorkflows": "max_running",
     "logLevel": "log_level", "logFormat": "log_format", "isolation": "isolation", "grace": "grace",
+    "maxDaemonDeaths": "max_daemon_deaths",
 }
 
 

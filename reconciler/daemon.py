@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from pathlib import Path
 
 from prometheus_client import make_asgi_app
@@ -24,7 +25,7 @@ log = logging.getLogger("reconciler.daemon")
 class Daemon:
     def __init__(self, home: Path, *, repo: str | None = None, poll_interval: float = 30.0,
                  max_running: int | None = None, isolation: str = "auto", grace: float = 10.0,
-                 lease_seconds: float = 15.0, api: ApiSettings | None = None) -> None:
+                 lease_seconds: float = 15.0, api: ApiSettings | None = None, max_deaths: int = 3) -> None:
         self.home = Path(home)
         self.api_settings = api  # None: no HTTP API
         self.api = None
@@ -33,12 +34,14 @@ class Daemon:
         self.poll_interval = poll_interval
         self.sync_loop = None
         self.scheduler = None
+        self.outcomes = None  # the thread counting workflow outcomes (start_metrics)
         self.grace = grace
         self.stop = threading.Event()
         self.store = open_home_store(self.home)
         self.executor = LocalProcessExecutor(isolation=isolation)
         self.runner = WorkflowRunner(self.store, self.executor, LocalArtifactRepository(artifacts_path(self.home)),
-                                     self.home, max_running=max_running, lease_seconds=lease_seconds)
+                                     self.home, max_running=max_running, lease_seconds=lease_seconds,
+                                     max_deaths=max_deaths)
         # On a cluster several replicas share the store: one Lease decides which of them acts.
         system_namespace = getattr(self.store, "system_namespace", None)
         self.election = None if system_namespace is None else LeaderElection(
@@ -80,6 +83,17 @@ class Daemon:
         metrics.count_workflows_from(lambda: self.schedule_store.list_brief("Workflow"))
         self.scheduler.start()
 
+    def start_metrics(self) -> None:
+        """Workflow outcomes counted from the store's change feed (see reconciler/outcomes.py), and the
+        environments' namespaces known from the last run, so workflow metrics carry `environment`."""
+        from reconciler.outcomes import watch_outcomes
+        from reconciler.sync import status as status_book
+
+        metrics.learn_environments({(e.get("spec") or {}).get("namespace"): e["metadata"]["name"]
+                                    for e in status_book.list_environments(self.store)
+                                    if (e.get("spec") or {}).get("namespace")})
+        self.outcomes = watch_outcomes(lambda: open_home_store(self.home), self.stop, time.time())
+
     def start_api(self) -> None:
         from reconciler.api.server import ApiStartError, start_daemon_api
 
@@ -92,6 +106,7 @@ class Daemon:
 
     def run(self) -> None:
         log.info("runner %s serving %s", self.runner.identity, self.home)
+        self.start_metrics()
         if self.election is not None:
             self._run_elected()
             return

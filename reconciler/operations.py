@@ -6,25 +6,20 @@ runner (`reconciler up`, or the CLI's own with --wait) notices the change and ac
 
 from __future__ import annotations
 
-import copy
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-from reconciler.artifacts import LocalArtifactRepository
-from reconciler.config import artifacts_path
 from reconciler.engine import nodes as N
 from reconciler.engine.resubmission import RetryError, formulate_resubmit, formulate_retry
 from reconciler.engine.submission import SubmissionError, build_workflow, store_lookup
 from reconciler.runner import leases
 from reconciler.runner.controls import resume_request
-from reconciler.spec import Problem, SpecError, check_submission, load_text, validate_documents
-from reconciler.store.base import CLUSTER_SCOPED_KINDS, ObjectStore
-from reconciler.store.errors import AlreadyExists, Conflict, NotFound, StoreError
+from reconciler.runner.pods import delete_workflow_files
+from reconciler.spec import SpecError, check_submission, load_text, validate_documents
+from reconciler.store.base import ObjectStore
+from reconciler.store.errors import AlreadyExists, Conflict, Invalid, NotFound, StoreError
 
 FINISHED = (N.SUCCEEDED, N.FAILED, N.ERROR)
-APPLY_KINDS = {"WorkflowTemplate", "ClusterWorkflowTemplate", "CronWorkflow", "ConfigMap"}
-CRON = "CronWorkflow"
 
 
 class OperationError(Exception):
@@ -34,11 +29,26 @@ class OperationError(Exception):
         self.problems = problems or []
 
 
-def get_workflow(store: ObjectStore, namespace: str, name: str) -> dict:
+def no_workflow(store: ObjectStore, namespace: str, name: str,
+                elsewhere: Callable[[str], bool] | None = None) -> OperationError:
+    """404 for a workflow not in `namespace`; with `elsewhere` (which namespaces the caller may see), it
+    names the namespaces that have a workflow of that name."""
+    hint = ""
+    if elsewhere is not None:
+        from reconciler.listing import namespaces_holding
+
+        found = [ns for ns in namespaces_holding(store, name) if ns != namespace and elsewhere(ns)]
+        hint = f"; namespace {', '.join(found)} has one (-n {found[0]})" if found else ""
+    return OperationError(f"workflow {name!r} not found in namespace {namespace}{hint}", 404)
+
+
+def get_workflow(store: ObjectStore, namespace: str, name: str, *,
+                 elsewhere: Callable[[str], bool] | None = None) -> dict:
+    """The workflow; a 404 names other namespaces holding one of that name that `elsewhere` allows."""
     try:
         return store.get("Workflow", namespace, name)
     except NotFound:
-        raise OperationError(f"workflow {name!r} not found in namespace {namespace}", 404) from None
+        raise no_workflow(store, namespace, name, elsewhere) from None
 
 
 def _unfinished(store: ObjectStore, namespace: str, name: str) -> dict:
@@ -53,7 +63,7 @@ def submit_text(store: ObjectStore, text: str, filename: str, namespace: str, pa
                 *, annotations: dict | None = None) -> tuple[list[dict], list]:
     """Validate and store every Workflow in a YAML text; nothing is stored if any is invalid.
     Returns the created workflows and the warnings (problems that do not stop a run)."""
-    lookup = store_lookup(store)
+    lookup = store_lookup(store, namespace)
     try:
         docs = load_text(text, filename)
     except SpecError as exc:
@@ -87,6 +97,48 @@ def submit_text(store: ObjectStore, text: str, filename: str, namespace: str, pa
         except StoreError as exc:
             raise OperationError(str(exc), 400) from None
     return created, [p for p in problems if p.severity != "error"]
+
+
+FROM_KINDS = {"workflowtemplate": "WorkflowTemplate", "wftmpl": "WorkflowTemplate",
+              "clusterworkflowtemplate": "ClusterWorkflowTemplate", "cwftmpl": "ClusterWorkflowTemplate",
+              "cronworkflow": "CronWorkflow", "cronwf": "CronWorkflow"}
+
+
+def submit_from(store: ObjectStore, ref: str, namespace: str, parameters: dict[str, str], *,
+                annotations: dict | None = None) -> tuple[list[dict], list]:
+    """`argo submit --from KIND/NAME`: a Workflow that runs a (Cluster)WorkflowTemplate through a
+    workflowTemplateRef, or a CronWorkflow's workflowSpec now (named and labelled as its scheduled runs
+    are), with `parameters` as `-p`. Checked and stored as submit_text does."""
+    import yaml
+
+    word, _, name = ref.partition("/")
+    kind = FROM_KINDS.get(word.lower())
+    if kind is None or not name:
+        raise OperationError(f"--from {ref}: expected workflowtemplate/NAME, clusterworkflowtemplate/NAME or "
+                             "cronwf/NAME")
+    ns = "" if kind == "ClusterWorkflowTemplate" else namespace
+    try:
+        source = store.get(kind, ns, name)
+    except NotFound:
+        where = "" if not ns else f" in namespace {ns}"
+        raise OperationError(f"{kind.lower()} {name!r} not found{where}", 404) from None
+    if kind == "CronWorkflow":
+        from datetime import datetime, timezone
+
+        from reconciler.schedule.firing import build_scheduled_workflow
+
+        try:
+            doc = build_scheduled_workflow(source, datetime.now(timezone.utc), store_lookup(store, namespace))
+        except SubmissionError as exc:
+            raise OperationError(f"--from {ref}: {exc}") from None
+        doc.pop("status", None)
+        doc["metadata"].pop("ownerReferences", None)  # a scheduler's mark, not a field a file may carry
+    else:
+        doc = {"apiVersion": source.get("apiVersion", "argoproj.io/v1alpha1"), "kind": "Workflow",
+               "metadata": {"generateName": f"{name}-"},
+               "spec": {"workflowTemplateRef": {"name": name, **({"clusterScope": True} if not ns else {})}}}
+    return submit_text(store, yaml.safe_dump(doc, sort_keys=False), f"{word}/{name}", namespace, parameters,
+                       annotations=annotations)
 
 
 def suspend(store: ObjectStore, namespace: str, name: str) -> None:
@@ -153,14 +205,8 @@ def delete(store: ObjectStore, home: Path, namespace: str, name: str) -> None:
     try:
         store.delete("Workflow", namespace, name)
     except NotFound:
-        raise OperationError(f"workflow {name!r} not found in namespace {namespace}", 404) from None
-    forget(home, namespace, name)
-
-
-def forget(home: Path, namespace: str, name: str) -> None:
-    for sub in ("logs", "runs", "volumes"):
-        shutil.rmtree(Path(home) / sub / namespace / name, ignore_errors=True)
-    LocalArtifactRepository(artifacts_path(Path(home))).delete_prefix(f"{namespace}/{name}/")
+        raise no_workflow(store, namespace, name) from None
+    delete_workflow_files(home, namespace, name)
 
 
 def set_semaphore(store: ObjectStore, namespace: str, ref: str, size: int) -> None:
@@ -181,92 +227,6 @@ def set_semaphore(store: ObjectStore, namespace: str, ref: str, size: int) -> No
                 return
             except AlreadyExists:
                 continue
+            except Invalid as exc:
+                raise OperationError(str(exc), 400) from None
     raise OperationError(f"could not write ConfigMap {cm}", 409)
-
-
-# ---- apply: templates, cron workflows, ConfigMaps ----------------------------------------------------
-
-def apply_manifests(store: ObjectStore, manifests: list[tuple[str, str]], namespace: str,
-                    may_write: Callable[[str], bool] | None = None) -> tuple[list[str], list]:
-    """`reconciler apply`: validate every document of the (filename, YAML text) pairs, then create or
-    replace each, like `kubectl apply`; nothing is stored if any document is invalid, or if
-    `may_write(target namespace)` ("" for cluster-scoped kinds) refuses one (OperationError 403).
-
-    Returns kubectl's verdict lines ("workflowtemplate/x created|configured|unchanged") and the
-    warnings. OperationError(400) carries every problem found, warnings included, in file order."""
-    docs, problems = [], []
-    for filename, text in manifests:
-        try:
-            docs.extend(load_text(text, filename))
-        except SpecError as exc:
-            problems.extend(exc.problems)
-    if any(p.severity == "error" for p in problems):
-        raise OperationError("invalid manifest", 400, problems)
-    problems.extend(validate_documents(docs, template_lookup=store_lookup(store)))
-    for d in docs:
-        if d.obj.get("kind") not in APPLY_KINDS:
-            problems.append(Problem(d.filename, d.line_of(("kind",)), "kind",
-                                    f"apply takes {', '.join(sorted(APPLY_KINDS))}; "
-                                    f"use `reconciler submit` for {d.obj.get('kind')}"))
-    if any(p.severity == "error" for p in problems):
-        raise OperationError("invalid manifest", 400, problems)
-    if may_write is not None:
-        refused = [Problem(d.filename, d.line_of(("metadata",)), "metadata.namespace",
-                           f"not allowed to write {_target_namespace(d.obj, namespace) or 'cluster-scoped objects'}")
-                   for d in docs if not may_write(_target_namespace(d.obj, namespace))]
-        if refused:
-            raise OperationError("this token may not write where these documents go; nothing applied", 403, refused)
-    return [apply_object(store, d.obj, namespace) for d in docs], problems
-
-
-def _target_namespace(doc: dict, namespace: str) -> str:
-    if doc.get("kind") in CLUSTER_SCOPED_KINDS:
-        return ""
-    meta = doc.get("metadata")
-    return (meta.get("namespace") if isinstance(meta, dict) else None) or namespace
-
-
-def apply_object(store: ObjectStore, doc: dict, namespace: str) -> str:
-    """Create or replace one object (in `namespace` unless it names its own); kubectl's verdict line."""
-    obj = copy.deepcopy(doc)
-    kind = obj["kind"]
-    meta = obj.setdefault("metadata", {})
-    meta["namespace"] = _target_namespace(obj, namespace)
-    label = f"{kind.lower()}/{meta['name']}"
-    try:
-        current = store.get(kind, meta["namespace"], meta["name"])
-    except NotFound:
-        store.create(obj)
-        return f"{label} created"
-    if current.get("spec") == obj.get("spec") and current.get("data") == obj.get("data") and \
-            (current["metadata"].get("labels") or {}) == (meta.get("labels") or {}):
-        return f"{label} unchanged"
-    obj["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
-    if "status" in current:
-        obj["status"] = current["status"]
-    try:
-        store.update(obj)
-    except Conflict:
-        raise OperationError(f"{label} changed while applying it; try again", 409) from None
-    return f"{label} configured"
-
-
-# ---- cron workflows -----------------------------------------------------------------------------------
-
-def _no_cron(namespace: str, name: str) -> OperationError:
-    return OperationError(f"cronworkflow {name!r} not found in namespace {namespace}", 404)
-
-
-def get_cron_workflow(store: ObjectStore, namespace: str, name: str) -> dict:
-    try:
-        return store.get(CRON, namespace, name)
-    except NotFound:
-        raise _no_cron(namespace, name) from None
-
-
-def set_cron_suspend(store: ObjectStore, namespace: str, name: str, suspend: bool) -> None:
-    """`reconciler cron suspend|resume`: set spec.suspend (a later sync from git may set it back)."""
-    try:
-        store.patch(CRON, namespace, name, {"spec": {"suspend": suspend}}, return_object=False)
-    except NotFound:
-        raise _no_cron(namespace, name) from None

@@ -76,6 +76,27 @@ def cron(name: str, schedule: str = "0 2 * * *") -> str:
         """)
 
 
+def workflow(size: str | None = None) -> str:
+    """A Workflow file with a `size` argument; without a value, only an override can give it one."""
+    value = f', value: "{size}"' if size is not None else ""
+    return textwrap.dedent(f"""\
+        apiVersion: argoproj.io/v1alpha1
+        kind: Workflow
+        metadata:
+          generateName: backfill-
+        spec:
+          entrypoint: main
+          arguments:
+            parameters: [{{name: size{value}}}]
+          templates:
+          - name: main
+            container:
+              image: python:3.12-slim
+              command: [echo, "{{{{workflow.parameters.size}}}}"]
+              resources: {{limits: {{cpu: 100m, memory: 64Mi}}}}
+        """)
+
+
 class GitRemote:
     def __init__(self, root: Path) -> None:
         self.root = Path(root)

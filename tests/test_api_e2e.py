@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from .conftest import wait_for
 from .gitops_repo import GitRemote, make_remote, template
 from .test_api_support import TOKEN, WEBHOOK_SECRET, Daemon, github_signature, start_daemon
 
@@ -35,14 +36,6 @@ def dev_status(daemon: Daemon) -> dict:
     assert reply.status == 200, reply.body
     return {e["name"]: e for e in reply.json()["items"]}["dev"]
 
-
-def wait_for(predicate, timeout: float = 30.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 def push_payload(branch: str, sha: str) -> bytes:
@@ -81,7 +74,7 @@ def test_signed_github_webhook_syncs_the_pushed_branch_and_forged_ones_change_no
                             headers={"X-GitHub-Event": "push", "Content-Type": "application/json",
                                      "X-Hub-Signature-256": github_signature(body)})
     assert signed.status == 202, signed.body
-    assert signed.json() == {"triggered": True, "branch": "dev"}
+    assert signed.json() == {"triggered": True, "branch": "dev", "suspended": []}
     assert wait_for(lambda: dev_status(daemon)["commit"] == new), dev_status(daemon)
     assert dev_status(daemon)["phase"] == "Synced"
     newer_history = client.get("/api/v1/sync/history/dev").json()["items"]
@@ -111,11 +104,12 @@ def test_signed_github_webhook_syncs_the_pushed_branch_and_forged_ones_change_no
                for family in text_string_to_metric_families(reply.body.decode()) for s in family.samples}
     assert samples[("reconciler_environment_info", (("branch", "dev"), ("commit", newest),
                                                     ("environment", "dev"), ("namespace", "team-dev")))] == 1
-    assert samples[("reconciler_out_of_sync", (("environment", "dev"),))] == 0
-    assert samples[("reconciler_sync_results_total", (("environment", "dev"), ("phase", "Synced"),
-                                                      ("reason", "Synced")))] >= 3
-    assert samples[("reconciler_sync_duration_seconds_count", (("environment", "dev"),))] >= 3
-    assert samples[("reconciler_last_successful_sync_timestamp_seconds", (("environment", "dev"),))] > time.time() - 60
+    dev = (("environment", "dev"), ("namespace", "team-dev"))
+    assert samples[("reconciler_out_of_sync", dev)] == 0
+    assert samples[("reconciler_sync_results_total", (*dev, ("phase", "Synced"), ("reason", "Synced")))] >= 3
+    assert samples[("reconciler_sync_duration_seconds_count", dev)] >= 3
+    assert samples[("reconciler_last_successful_sync_timestamp_seconds", dev)] > time.time() - 60
+    assert not [name for name, _ in samples if name.endswith("_created")]
     assert samples[("reconciler_git_fetch_duration_seconds_count", ())] >= 3
 
 

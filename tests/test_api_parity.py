@@ -259,3 +259,86 @@ def test_the_new_endpoints_check_names_bodies_and_tokens(setup):
     applied = client.request("POST", "/api/v1/apply/default", {"manifest": CONFIGMAP.replace("limits", "more")})
     assert (applied.status, applied.json()) == (200, {"items": ["configmap/more created"], "warnings": []})
     assert client.get("/api/v1/sync/diff?env=Not_A_Name").status == 400
+
+
+def test_template_get_delete_and_cron_create_delete_through_the_api_match_local(setup):
+    daemon, _, tmp = setup
+    elsewhere = tmp / "client-objects"
+    greet, cron = tmp / "greet-x.yaml", tmp / "weekly.yaml"
+    greet.write_text(manifest("WorkflowTemplate", "greet-x") + "---\n" +
+                     manifest("ClusterWorkflowTemplate", "shared-x"))
+    cron.write_text(CRON.replace("nightly", "weekly"))
+    ok(cli(daemon.home, "apply", str(greet), "-n", "team-x"))
+    for args in (("template", "get", "greet-x", "-n", "team-x"), ("template", "get", "shared-x", "--cluster")):
+        assert same_json(daemon, elsewhere, *args)["metadata"]["name"] in ("greet-x", "shared-x")
+        same_text(daemon, elsewhere, *args)
+    assert "Managed by:  git: environment dev, file workflows/etl.yaml" in \
+        same_text(daemon, elsewhere, "template", "get", "etl", "-n", "team-dev")
+    same_failure(daemon, elsewhere, "template", "get", "nope", "-n", "team-x", code=1)
+
+    created = ok(cli(elsewhere, "cron", "create", str(cron), "-n", "team-x", server=daemon.url))
+    assert created.splitlines()[0].split() == ["Name:", "weekly"] and not (elsewhere / "store.db").exists()
+    assert "already exists" in same_failure(daemon, elsewhere, "cron", "create", str(cron), "-n", "team-x", code=1)
+    assert ok(cli(elsewhere, "cron", "delete", "weekly", "-n", "team-x", server=daemon.url)) == \
+        "CronWorkflow 'weekly' deleted\n"
+    assert ok(cli(elsewhere, "template", "delete", "greet-x", "-n", "team-x", server=daemon.url)) == \
+        "WorkflowTemplate 'greet-x' deleted\n"
+    assert ok(cli(elsewhere, "template", "delete", "shared-x", "--cluster", server=daemon.url)) == \
+        "ClusterWorkflowTemplate 'shared-x' deleted\n"
+    assert json.loads(ok(cli(daemon.home, "template", "list", "-n", "team-x", "-o", "json"))) == []
+    same_failure(daemon, elsewhere, "cron", "delete", "weekly", "-n", "team-x", code=1)
+    same_failure(daemon, elsewhere, "template", "delete", "greet-x", "-n", "team-x", code=1)
+
+
+def test_git_managed_objects_are_refused_through_the_api_as_locally_until_forced(setup):
+    daemon, git, tmp = setup
+    elsewhere = tmp / "client-managed"
+    edited = tmp / "etl-edit.yaml"
+    edited.write_text(template("etl", message="by hand"))
+    refused = same_failure(daemon, elsewhere, "apply", str(edited), "-n", "team-prod", code=1)
+    assert "WorkflowTemplate team-prod/etl is managed by git (environment prod, file workflows/etl.yaml)" in refused
+    assert "managed by git (environment prod" in same_failure(daemon, elsewhere, "template", "delete", "etl",
+                                                               "-n", "team-prod", code=1)
+    forced = cli(elsewhere, "template", "delete", "etl", "-n", "team-prod", "--force", server=daemon.url)
+    assert forced.stdout == "WorkflowTemplate 'etl' deleted\n" and "the next sync of prod restores it" in forced.stderr
+    assert "etl" not in ok(cli(daemon.home, "template", "list", "-n", "team-prod", "-o", "name")).split()
+    ok(cli(elsewhere, "sync", "--env", "prod", server=daemon.url))
+    assert "etl" in ok(cli(daemon.home, "template", "list", "-n", "team-prod", "-o", "name")).split()
+    client = daemon.client
+    assert client.request("DELETE", "/api/v1/cron-workflows/team-prod/nope").status == 404
+    assert client.request("DELETE", "/api/v1/workflow-templates/team-prod/etl").status == 409
+    assert client.request("DELETE", "/api/v1/workflow-templates/team-prod/etl", token=False).status == 401
+    assert client.request("POST", "/api/v1/apply/team-prod", {"manifest": CONFIGMAP, "force": "yes"}).status == 400
+    assert client.request("POST", "/api/v1/cron-workflows/team-prod", {"manifests": []}).status == 400
+
+
+def test_list_get_and_submit_from_through_the_api_match_local(setup):
+    daemon, _, tmp = setup
+    elsewhere = tmp / "client-views"
+    objects = tmp / "views.yaml"
+    objects.write_text(manifest("WorkflowTemplate", "greet-v") + "---\n" + CRON.replace("nightly", "views-cron"))
+    ok(cli(daemon.home, "apply", str(objects), "-n", "team-v"))
+    run = json.loads(ok(cli(elsewhere, "submit", "--from", "workflowtemplate/greet-v", "-p", "who=api", "-n", "team-v",
+                            "--wait", "-o", "json", server=daemon.url)))
+    assert run["status"]["phase"] == "Succeeded" and run["spec"]["workflowTemplateRef"] == {"name": "greet-v"}
+    cron_run = ok(cli(elsewhere, "submit", "--from", "cronwf/views-cron", "-n", "team-v", "--wait", "-o", "name",
+                      server=daemon.url)).split()[0]
+    assert cron_run.startswith("views-cron-")
+
+    assert same_json(daemon, elsewhere, "list", "-n", "team-v", "--status", "Succeeded", "-l",
+                     "workflows.argoproj.io/cron-workflow")[0]["metadata"]["name"] == cron_run
+    assert same_json(daemon, elsewhere, "list", "-n", "team-v", "--status", "Failed") == []
+    wide = same_text(daemon, elsewhere, "list", "-n", "team-v", "-o", "wide")
+    assert "P/R/C" in wide and "who=api" in wide
+    assert same_text(daemon, elsewhere, "get", "@latest", "-n", "team-v").split()[1] == cron_run
+    assert "ARTIFACTS" in same_text(daemon, elsewhere, "get", "@latest", "-n", "team-v", "-o", "wide")
+    assert same_text(daemon, elsewhere, "get", cron_run, "-n", "team-v", "-o", "yaml").startswith(
+        "apiVersion: argoproj.io/v1alpha1\nkind: Workflow\nmetadata:")
+    assert "namespace team-v has one (-n team-v)" in same_failure(daemon, elsewhere, "get", cron_run, code=1)
+    assert "no workflows in namespace nobody" in same_failure(daemon, elsewhere, "get", "@latest", "-n", "nobody",
+                                                              code=1)
+    same_failure(daemon, elsewhere, "list", "--status", "Done", code=2)
+    same_failure(daemon, elsewhere, "submit", "--from", "cronwf/nope", "-n", "team-v", code=1)
+    client = daemon.client
+    assert client.get("/api/v1/workflows?labelSelector=%3Dx").status == 400
+    assert client.request("POST", "/api/v1/workflows/team-v", {"from": 3}).status == 400

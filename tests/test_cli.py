@@ -293,7 +293,9 @@ def test_bad_input_is_refused_fast_with_file_and_line(home, tmp_path, monkeypatc
     report = f"reconciler {command} {path.name} -> exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
     assert proc.returncode == 2, report
     assert stored_workflows(home) == [], "a refused file must leave nothing in the store"
-    assert elapsed <= startup + 1.0, f"took {elapsed:.2f}s (CLI start-up {startup:.2f}s)\n{report}"
+    # A guard against blow-ups (an alias bomb expanded, a cycle walked forever take minutes or never end), not a
+    # latency target: the bound scales with this machine's own start-up so a loaded CI box does not fail it.
+    assert elapsed <= 3 * startup + 10.0, f"took {elapsed:.2f}s (CLI start-up {startup:.2f}s)\n{report}"
 
     # Every problem starts a line with FILE:LINE: ; take each with whatever follows it.
     problems = re.findall(rf"^{re.escape(path.name)}:(\d+): (.*(?:\n(?!{re.escape(path.name)}:).*)*)",

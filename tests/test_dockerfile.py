@@ -108,7 +108,8 @@ def test_installs_the_package_git_and_ssh():
     assert re.search(r"apt-get install -y --no-install-recommends git openssh-client ca-certificates", runs)
     assert "rm -rf /var/lib/apt/lists/*" in runs
     copies = [rest for word, rest in ins if word == "COPY"]
-    assert "pyproject.toml README.md ./" in copies and "reconciler ./reconciler" in copies
+    assert "pyproject.toml setup.py README.md ./" in copies and "reconciler ./reconciler" in copies
+    assert "sample-repo ./sample-repo" in copies  # setup.py packages it: `reconciler sample-repo` in the image
 
 
 def _healthcheck_command() -> list[str]:
@@ -149,6 +150,6 @@ def test_dockerignore_lets_in_only_what_the_build_copies():
              if ln.strip() and not ln.startswith("#")]
     assert lines[0] == "*", "an allow-list: everything excluded first"
     allowed = {ln[1:].rstrip("/") for ln in lines if ln.startswith("!")}
-    assert allowed == {"pyproject.toml", "README.md", "reconciler"}
+    assert allowed == {"pyproject.toml", "setup.py", "README.md", "reconciler", "sample-repo"}
     for cache in ("**/__pycache__", "**/.pytest_cache", "**/*.egg-info"):
         assert cache in lines

@@ -137,7 +137,7 @@ def test_starting_a_running_node_twice_is_refused(ex, tmp_path):
     ex.start(sh(tmp_path, "n", "sleep 0.3"))
     with pytest.raises(ValueError):
         ex.start(sh(tmp_path, "n", "true"))
-    assert ex.running() == {"n"}
+    assert ex.running() == {("ns", "n")}
     while not ex.poll(1.0):
         pass
 
@@ -307,7 +307,7 @@ def test_kill_leaves_no_orphans(ex, tmp_path):
     ex.start(sh(tmp_path, "n", f"sleep {marker} & sleep {marker} & echo started; wait"))
     wait_for_text(tmp_path / "scratch" / "n" / "main.log", "started")
     assert len(processes_with(marker)) >= 2
-    ex.kill("n", "Stopped with strategy 'Stop'")
+    ex.kill(("ns", "n"), "Stopped with strategy 'Stop'")
     [r] = ex.poll(10)
     assert (r.phase, r.message) == (FAILED, "Stopped with strategy 'Stop'")
     assert ex.running() == set()
@@ -318,7 +318,7 @@ def test_kill_escalates_to_sigkill(ex, tmp_path):
     ex.start(sh(tmp_path, "n", "trap '' TERM; echo ready; while :; do sleep 0.05; done"))
     wait_for_text(tmp_path / "scratch" / "n" / "main.log", "ready")
     t = time.monotonic()
-    ex.kill("n", "bye")
+    ex.kill(("ns", "n"), "bye")
     [r] = ex.poll(10)
     assert r.phase == FAILED and r.message == "bye" and time.monotonic() - t < 5
 
@@ -383,7 +383,7 @@ def test_inprocess_default_results(tmp_path):
     j = mkjob(tmp_path, "n", ["echo"], output_parameter_paths={"p": "/tmp/p"},
               output_artifacts=[OutputArtifactSpec("a", "/tmp/a")])
     e.start(j)
-    assert e.running() == {"n"}
+    assert e.running() == {("ns", "n")}
     [r] = e.poll(0)
     assert (r.phase, r.exit_code, r.stdout, r.message) == (SUCCEEDED, 0, "", "")
     assert r.output_parameters == {"p": None} and r.output_artifacts == {"a": None}
@@ -396,7 +396,8 @@ def test_inprocess_custom_func_and_errors(tmp_path):
     def func(job: PodJob) -> PodResult:
         if job.node_id == "boom":
             raise RuntimeError("kaput")
-        return PodResult(job.node_id, FAILED, 2, "Error (exit code 2)", "out", Path(os.devnull), {}, {}, 0.0, 0.0)
+        return PodResult(job.node_id, FAILED, 2, "Error (exit code 2)", "out", Path(os.devnull), {}, {}, 0.0, 0.0,
+                         namespace=job.namespace)
 
     e = InProcessExecutor(func)
     e.start(mkjob(tmp_path, "a", ["x"]))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 import yaml
@@ -23,8 +22,7 @@ from reconciler.spec.expressions import (
     substitute_object,
 )
 from reconciler.spec.expressions.expr import compile_expression
-
-CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus" / "argo-examples"
+from tests.conftest import CORPUS
 
 # ----------------------------------------------------------------------------- substitute: simple tags
 
@@ -537,8 +535,6 @@ def test_expression_destructure_json_examples() -> None:
 
 
 def _corpus_documents() -> list[tuple[str, dict]]:
-    if not CORPUS.is_dir():
-        return []
     docs = []
     for path in sorted(CORPUS.rglob("*.yaml")):
         for doc in yaml.safe_load_all(path.read_text()):
@@ -558,7 +554,6 @@ def _walk(obj: object, key: str = ""):
         yield key, obj
 
 
-@pytest.mark.skipif(not CORPUS.is_dir(), reason="Argo example corpus not present")
 def test_every_corpus_expression_parses() -> None:
     seen = {"depends": 0, "when": 0, "expression": 0, "tag": 0}
     for name, doc in _corpus_documents():

@@ -27,9 +27,9 @@ def test_sample_repo_syncs_every_environment_and_shows_in_status(home: Path, tmp
     envs = json.loads(run_cli(home, "status", "-o", "json", check=True).stdout)
     head = (repo / ".git" / "refs" / "heads" / "main").read_text().strip()
     assert [(e["name"], e["branch"], e["namespace"], e["commit"], e["phase"]) for e in envs] == [
-        ("dev", "dev", "analytics-dev", head, "Synced"),
-        ("prod", "main", "analytics-prod", head, "Synced"),
-        ("qa", "qa", "analytics-qa", head, "Synced")]
+        ("dev", "dev", "analytics-dev", head, "Synced"),  # reconciler.yaml's order, not by name
+        ("qa", "qa", "analytics-qa", head, "Synced"),
+        ("prod", "main", "analytics-prod", head, "Synced")]
     assert all(e["message"] for e in envs)
     templates = json.loads(run_cli(home, "template", "list", "-n", "analytics-prod", "-o", "json", check=True).stdout)
     assert [t["metadata"]["name"] for t in templates] == ["common-steps", "ml-train"]

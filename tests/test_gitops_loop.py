@@ -2,25 +2,16 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from reconciler.store import open_store
 from reconciler.sync import SyncLoop
 
+from .conftest import wait_for
 from .gitops_repo import make_remote, template
 
 pytestmark = pytest.mark.xdist_group("gitops")
 
-
-def wait_for(predicate, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def test_loop_syncs_in_the_background_and_wakes_on_trigger(tmp_path):

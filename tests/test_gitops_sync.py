@@ -12,7 +12,7 @@ from reconciler.store.errors import NotFound
 from reconciler.sync import Reconciler
 from reconciler.sync.model import CONTENT_HASH, ENVIRONMENT_LABEL, MANAGED_BY, SOURCE_COMMIT, SOURCE_PATH
 
-from .gitops_repo import CONFIG, cron, make_remote, template
+from .gitops_repo import CONFIG, cron, make_remote, template, workflow
 
 pytestmark = pytest.mark.xdist_group("gitops")
 
@@ -252,22 +252,7 @@ def test_force_pushed_branch_is_not_followed_until_accepted(store, remote, tmp_p
     assert dev.phase == "Synced" and names(store, "WorkflowTemplate", "team-dev") == ["b", "etl"]
 
 
-WORKFLOW = """\
-apiVersion: argoproj.io/v1alpha1
-kind: Workflow
-metadata:
-  generateName: backfill-
-spec:
-  entrypoint: main
-  arguments:
-    parameters: [{name: size, value: "SIZE"}]
-  templates:
-  - name: main
-    container:
-      image: python:3.12-slim
-      command: [echo, "{{workflow.parameters.size}}"]
-      resources: {limits: {cpu: 100m, memory: 64Mi}}
-"""
+WORKFLOW = workflow("SIZE")
 
 
 def test_workflow_file_runs_once_per_content(store, remote, tmp_path):

@@ -264,12 +264,15 @@ def test_datadog_autodiscovery_annotation_is_valid_json():
     assert "{{ .Values.config.port }}/metrics" in body
     assert '"namespace": "{{ .Values.metrics.datadog.namespace }}"' in body
     assert '"metrics": {{ toJson .Values.metrics.datadog.metrics }}' in body
+    # v2 annotations (one .checks JSON), histograms as distributions so percentiles work in Datadog
+    assert instance["histogram_buckets_as_distributions"] is True and instance["raw_metric_prefix"] == "reconciler_"
+    assert "annotations v1" not in text and "annotations v2" in text
 
 
 def test_datadog_defaults(values):
     datadog = values["metrics"]["datadog"]
     assert datadog["namespace"] == "reconciler"
-    assert datadog["metrics"] == ["reconciler_.*"]
+    assert datadog["metrics"] == [".*"]  # matched after raw_metric_prefix strips reconciler_
     assert values["config"]["port"] == 8080 == values["service"]["port"]
 
 
@@ -482,7 +485,8 @@ def test_rendered_manifests_validate(values_file):
     if checks:
         instance = json.loads(checks)["openmetrics"]["instances"][0]
         assert instance == {"openmetrics_endpoint": "http://%%host%%:8080/metrics", "namespace": "reconciler",
-                            "metrics": ["reconciler_.*"]}
+                            "raw_metric_prefix": "reconciler_", "histogram_buckets_as_distributions": True,
+                            "metrics": [".*"]}
     (container,) = pod["spec"]["containers"]
     assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
     assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"

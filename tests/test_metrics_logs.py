@@ -54,8 +54,10 @@ def test_runner_reports_workflows_nodes_queue_and_lock_waits(tmp_path: Path) -> 
     store = open_store(tmp_path / "store.db")
     metrics.count_workflows_from(lambda: store.list_brief("Workflow"))
     ns = "metrics-test"
-    before_nodes = value("reconciler_node_duration_seconds_count", namespace=ns, phase="Succeeded")
-    before_waits = value("reconciler_semaphore_waits_total", namespace=ns, lock="mutex metered")
+    metrics.learn_environments({ns: "m-env"})
+    where = {"environment": "m-env", "namespace": ns}
+    before_nodes = value("reconciler_node_duration_seconds_count", **where, phase="Succeeded")
+    before_waits = value("reconciler_semaphore_waits_total", **where, lock="mutex metered")
     names = [store.create(build_workflow(yaml.safe_load(GUARDED), namespace=ns))["metadata"]["name"] for _ in range(2)]
     runner = WorkflowRunner(store, InProcessExecutor(), LocalArtifactRepository(tmp_path / "a"), tmp_path)
     stop = threading.Event()
@@ -70,12 +72,11 @@ def test_runner_reports_workflows_nodes_queue_and_lock_waits(tmp_path: Path) -> 
     finally:
         stop.set()
         thread.join()
-    assert value("reconciler_workflows", namespace=ns, phase="Succeeded") == 2
-    assert value("reconciler_node_duration_seconds_count", namespace=ns, phase="Succeeded") - before_nodes == 4
-    assert value("reconciler_workflow_duration_seconds_count", namespace=ns, phase="Succeeded") >= 2
-    assert value("reconciler_queue_wait_seconds_count", namespace=ns) >= 2
+    assert value("reconciler_workflows", environment="m-env", namespace=ns, phase="Succeeded") == 2
+    assert value("reconciler_node_duration_seconds_count", **where, phase="Succeeded") - before_nodes == 4
+    assert value("reconciler_queue_wait_seconds_count", **where) >= 2
     # The second workflow waited for the mutex the first held: counted once, not per retry.
-    assert value("reconciler_semaphore_waits_total", namespace=ns, lock="mutex metered") - before_waits == 1
+    assert value("reconciler_semaphore_waits_total", **where, lock="mutex metered") - before_waits == 1
 
 
 def test_sync_results_commit_info_and_policy_counts() -> None:
@@ -94,14 +95,16 @@ def test_sync_results_commit_info_and_policy_counts() -> None:
     errors_before = value("reconciler_git_fetch_errors_total")
     metrics.observe_sync(results, Fetch())
     metrics.observe_sync([EnvironmentResult("m-dev", "dev", "a-dev", "Synced", "Synced", "ok", commit="def5678")])
-    assert value("reconciler_sync_results_total", environment="m-prod", phase="Failed", reason="PolicyDenied") == 1
-    assert value("reconciler_out_of_sync", environment="m-prod") == 1
-    assert value("reconciler_out_of_sync", environment="m-dev") == 0
-    assert value("reconciler_policy_violations_total", environment="m-prod", action="deny") == 1
+    prod, dev = {"environment": "m-prod", "namespace": "a-prod"}, {"environment": "m-dev", "namespace": "a-dev"}
+    assert value("reconciler_sync_results_total", **prod, phase="Failed", reason="PolicyDenied") == 1
+    assert value("reconciler_out_of_sync", **prod) == 1
+    assert value("reconciler_out_of_sync", **dev) == 0
+    assert value("reconciler_policy_violations_total", **prod, action="deny") == 1
     assert value("reconciler_git_fetch_errors_total") - errors_before == 1
     info = [k for k in samples() if k[0] == "reconciler_environment_info" and ("environment", "m-dev") in k[1]]
     assert [dict(k[1])["commit"] for k in info] == ["def5678"]  # one series: the commit applied now
-    assert value("reconciler_last_successful_sync_timestamp_seconds", environment="m-dev") > 0
+    assert value("reconciler_last_successful_sync_timestamp_seconds", **dev) > 0
+    assert metrics.environment_of("a-prod") == "m-prod"  # workflow metrics of that namespace get its environment
 
 
 def test_json_log_lines_carry_context_and_mask_secrets(monkeypatch) -> None:

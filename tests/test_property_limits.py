@@ -76,8 +76,8 @@ class SimulatedExecutor(Executor):
         self._seq += 1
         heapq.heappush(self._ends, (self.clock.now + duration, self._seq, job.node_id))
 
-    def kill(self, node_id: str, reason: str = "") -> None:
-        raise AssertionError(f"nothing should be killed here ({node_id}: {reason})")
+    def kill(self, key: tuple[str, str], reason: str = "") -> None:
+        raise AssertionError(f"nothing should be killed here ({key}: {reason})")
 
     def poll(self, timeout: float) -> list[PodResult]:
         if not self._ends:
@@ -95,11 +95,12 @@ class SimulatedExecutor(Executor):
             self.runs.append(PodRun(job.workflow_name, node_id, job.pod_name, started, self.clock.now))
             log = job.scratch_dir / "main.log"
             out.append(PodResult(node_id, SUCCEEDED, 0, "", "", log, dict.fromkeys(job.output_parameter_paths),
-                                 {a.name: None for a in job.output_artifacts}, started, self.clock.now))
+                                 {a.name: None for a in job.output_artifacts}, started, self.clock.now,
+                                 namespace=job.namespace))
         return out
 
-    def running(self) -> set[str]:
-        return set(self._jobs)
+    def running(self) -> set[tuple[str, str]]:
+        return {job.key for job, _ in self._jobs.values()}
 
     def close(self) -> None:
         self._jobs.clear()

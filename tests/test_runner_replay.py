@@ -65,19 +65,20 @@ class ManualExecutor(Executor):
         job = self.jobs.pop(node_id)
         now = time.time()
         self.done.append(PodResult(node_id, phase, 0 if phase == "Succeeded" else 1, "", "", None,
-                                   dict.fromkeys(job.output_parameter_paths, out), {}, now, now))
+                                   dict.fromkeys(job.output_parameter_paths, out), {}, now, now,
+                                   namespace=job.namespace))
         return node_id
 
-    def kill(self, node_id: str, reason: str = "") -> None:
-        self.killed.append(node_id)
-        self.jobs.pop(node_id, None)
+    def kill(self, key: tuple[str, str], reason: str = "") -> None:
+        self.killed.append(key[1])
+        self.jobs.pop(key[1], None)
 
     def poll(self, timeout: float) -> list[PodResult]:
         out, self.done = self.done, []
         return out
 
-    def running(self) -> set[str]:
-        return set(self.jobs) | {r.node_id for r in self.done}
+    def running(self) -> set[tuple[str, str]]:
+        return {j.key for j in self.jobs.values()} | {r.key for r in self.done}
 
     def close(self) -> None:
         self.jobs.clear()

@@ -3,21 +3,12 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import pytest
 
 from reconciler.spec import Document, Problem, SpecError, load_file, load_text
 from reconciler.spec.loading import MAX_ALIAS_EXPANSION, format_path
-
-CORPUS = Path(__file__).resolve().parents[2] / "shared/corpus/argo-examples"
-
-
-def corpus_files() -> list[str]:
-    names = []
-    for listing in ("public.txt", "fixtures.txt"):
-        names += [line.strip() for line in (CORPUS / listing).read_text().splitlines() if line.strip()]
-    return names
+from tests.conftest import CORPUS, corpus_files
 
 
 def load_problems(text: str, filename: str = "bad.yaml") -> list[Problem]:

@@ -12,16 +12,9 @@ from jsonschema import Draft202012Validator
 from reconciler.spec import Problem, check_submission, lint_paths, load_file, load_text, validate_documents
 from reconciler.spec.dag import DependsSyntaxError, depends_task_names
 from reconciler.spec.validation import SCHEMA_FILES, schema_for
+from tests.conftest import CORPUS, corpus_files
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared/corpus/argo-examples"
 SCHEMAS = Path(__file__).resolve().parents[1] / "reconciler/spec/schemas"
-
-
-def corpus_files() -> list[str]:
-    names = []
-    for listing in ("public.txt", "fixtures.txt"):
-        names += [line.strip() for line in (CORPUS / listing).read_text().splitlines() if line.strip()]
-    return names
 
 
 def no_templates(kind: str, namespace: str | None, name: str) -> None:

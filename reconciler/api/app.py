@@ -18,7 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Route
 
 from reconciler.operations import OperationError
-from reconciler.store.errors import AlreadyExists, Conflict, NotFound, StoreError
+from reconciler.store.errors import AlreadyExists, Conflict, DamagedStore, NotFound, StoreError, TransientStoreError
 
 from . import routes_gitops, routes_objects, routes_workflows, webhook
 from .common import ApiError, ApiState, error_response, json_response, state_of
@@ -152,6 +152,8 @@ def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StoreError)
     async def store_error(_: Request, exc: StoreError) -> Response:
         status = 404 if isinstance(exc, NotFound) else 409 if isinstance(exc, (Conflict, AlreadyExists)) else 400
+        if isinstance(exc, (DamagedStore, TransientStoreError)):
+            status = 503  # the daemon's own store, not the request, is at fault
         return error_response(status, str(exc))
 
     @app.exception_handler(RequestValidationError)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -11,15 +10,11 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import Response
 
+from reconciler import names
 from reconciler.store.base import ObjectStore
 
 from . import nesting
 from .settings import ApiSettings
-
-# Kubernetes' rules (apimachinery validation): names are DNS-1123 subdomains, namespaces labels.
-_LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
-DNS1123_SUBDOMAIN = re.compile(rf"{_LABEL}(\.{_LABEL})*")
-DNS1123_LABEL = re.compile(_LABEL)
 
 
 @dataclass
@@ -54,16 +49,20 @@ def state_of(request: Request) -> ApiState:
 
 
 def check_name(name: str, what: str = "name") -> str:
-    if len(name) > 253 or not DNS1123_SUBDOMAIN.fullmatch(name):
-        raise ApiError(400, f"invalid {what} {name!r}: must be a DNS-1123 subdomain (lowercase letters, digits, "
-                            "'-' and '.', starting and ending with a letter or digit, at most 253 characters)")
+    """A name in a URL path, checked as Kubernetes checks names (a DNS-1123 subdomain), or a 400."""
+    try:
+        names.check_name(name, what)
+    except ValueError as exc:
+        raise ApiError(400, str(exc)) from None
     return name
 
 
 def check_namespace(namespace: str) -> str:
-    if len(namespace) > 63 or not DNS1123_LABEL.fullmatch(namespace):
-        raise ApiError(400, f"invalid namespace {namespace!r}: must be a DNS-1123 label (lowercase letters, digits "
-                            "and '-', starting and ending with a letter or digit, at most 63 characters)")
+    """A namespace in a URL path (a DNS-1123 label), or a 400."""
+    try:
+        names.check_namespace(namespace)
+    except ValueError as exc:
+        raise ApiError(400, str(exc)) from None
     return namespace
 
 
@@ -110,3 +109,27 @@ def body_doc(description: str, example: dict, required: bool = True) -> dict:
     """openapi_extra for a route that reads its JSON body through json_body."""
     return {"requestBody": {"required": required, "description": description, "content": {
         "application/json": {"schema": {"type": "object"}, "example": example}}}}
+
+
+def manifests_of(body: Any) -> list[tuple[str, str]]:
+    """(filename, YAML text) pairs of a `{"manifest": .., "filename": ..}` or `{"manifests": [..]}` body."""
+    if not isinstance(body, dict):
+        raise ApiError(400, "the body must be a JSON object")
+    entries = body["manifests"] if "manifests" in body else [body]
+    if not isinstance(entries, list) or not entries or not all(isinstance(e, dict) for e in entries):
+        raise ApiError(400, "manifests must be a non-empty list of {\"manifest\": .., \"filename\": ..}")
+    manifests = []
+    for entry in entries:
+        text, filename = entry.get("manifest"), entry.get("filename") or "manifest"
+        if not isinstance(text, str) or not isinstance(filename, str):
+            raise ApiError(400, "manifest must be YAML text (a string), filename a string")
+        manifests.append((filename, text))
+    return manifests
+
+
+def flag(body: Any, name: str) -> bool:
+    """An optional true/false field of a JSON object body."""
+    value = body.get(name, False) if isinstance(body, dict) else False
+    if not isinstance(value, bool):
+        raise ApiError(400, f"{name} must be true or false")
+    return value

@@ -1,17 +1,20 @@
-"""/api/v1/sync: environments' sync status and history (the Environment objects), a pass now, and a
-dry-run pass (diff)."""
+"""/api/v1/sync: environments' sync status and history (the Environment objects), a pass now, a
+dry-run pass (diff), and suspending or resuming one environment's sync."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
 from reconciler.spec import SpecError
+from reconciler.store.errors import NotFound
 from reconciler.sync import status as status_book
 
 from .auth import check_namespace_access, grant_of, require_read, require_write
-from .common import ApiError, check_name, json_response, state_of
+from .common import ApiError, body_doc, check_name, json_response, optional_json_body, state_of
 
 router = APIRouter(prefix="/api/v1/sync", tags=["sync"])
 NO_REPO = "no repository configured: start the daemon with `reconciler up --repo URL|PATH`"
@@ -93,3 +96,38 @@ async def sync_now(request: Request, wait: bool = False,
         if not results and not loop.last_error:
             raise ApiError(404, f"no environment {env!r} in the repository's reconciler.yaml")
     return json_response({"items": [r.to_dict() for r in results], "error": loop.last_error})
+
+
+def _set_suspended(request: Request, env: str, suspended: bool, reason: str) -> Response:
+    check_name(env, "environment")
+    found = status_book.read(state_of(request).store, env)
+    # A scoped token pauses only the environments of its namespaces (an unknown one needs every namespace).
+    check_namespace_access(request, (found.get("spec") or {}).get("namespace") if found else None)
+    try:
+        obj = status_book.set_suspended(state_of(request).store, env, suspended, reason)
+    except NotFound:
+        raise ApiError(404, f"environment {env!r} has not been synced yet") from None
+    except ValueError as exc:
+        raise ApiError(400, str(exc)) from None
+    loop = state_of(request).sync_loop
+    if loop is not None and not suspended:
+        loop.trigger()  # catch up now rather than at the next poll
+    return json_response(status_book.summary(obj))
+
+
+@router.put("/environments/{env}/suspend", dependencies=[Depends(require_write)],
+            summary="Stop syncing one environment (polls, webhooks, sync) until resumed; kept across restarts",
+            openapi_extra=body_doc("optional", {"reason": "incident 42: hold prod"}, False))
+def suspend_environment(request: Request, env: str, body: Any = Depends(optional_json_body)) -> Response:
+    if body is not None and not isinstance(body, dict):
+        raise ApiError(400, "the body must be a JSON object")
+    reason = (body or {}).get("reason") or ""
+    if not isinstance(reason, str):
+        raise ApiError(400, "reason must be a string")
+    return _set_suspended(request, env, True, reason)
+
+
+@router.put("/environments/{env}/resume", dependencies=[Depends(require_write)],
+            summary="Sync one environment again, starting with a pass now")
+def resume_environment(request: Request, env: str) -> Response:
+    return _set_suspended(request, env, False, "")

@@ -1,5 +1,5 @@
 """/api/v1/workflow-templates, /cluster-workflow-templates, /semaphores and /apply: what
-`reconciler template list`, `semaphore list|set` and `apply` do, through the API."""
+`reconciler template list|get|delete`, `semaphore list|set` and `apply` do, through the API."""
 
 from __future__ import annotations
 
@@ -8,10 +8,20 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
-from reconciler import operations
+from reconciler import manifests, operations
 
-from .auth import grant_of, require_read, require_write
-from .common import ApiError, body_doc, check_namespace, json_body, json_response, state_of
+from .auth import check_namespace_access, grant_of, require_read, require_write
+from .common import (
+    ApiError,
+    body_doc,
+    check_name,
+    check_namespace,
+    flag,
+    json_body,
+    json_response,
+    manifests_of,
+    state_of,
+)
 from .routes_workflows import list_reply
 
 router = APIRouter(prefix="/api/v1")
@@ -55,21 +65,48 @@ APPLY_EXAMPLE = {"manifest": "apiVersion: argoproj.io/v1alpha1\nkind: WorkflowTe
 @router.post("/apply/{namespace}", dependencies=write, tags=["apply"],
              summary="Create or replace WorkflowTemplates, ClusterWorkflowTemplates, CronWorkflows and ConfigMaps",
              openapi_extra=body_doc('{"manifest": YAML text, "filename": for messages}, or {"manifests": '
-                                    '[{"manifest": .., "filename": ..}, ..]} (all valid, or none applied)',
-                                    APPLY_EXAMPLE))
+                                    '[{"manifest": .., "filename": ..}, ..]} (all valid, or none applied); '
+                                    '"force": true also replaces objects git manages', APPLY_EXAMPLE))
 def apply(request: Request, namespace: str, body: Any = Depends(json_body)) -> Response:
     check_namespace(namespace)
-    if not isinstance(body, dict):
-        raise ApiError(400, "the body must be a JSON object")
-    entries = body["manifests"] if "manifests" in body else [body]
-    if not isinstance(entries, list) or not entries or not all(isinstance(e, dict) for e in entries):
-        raise ApiError(400, "manifests must be a non-empty list of {\"manifest\": .., \"filename\": ..}")
-    manifests = []
-    for entry in entries:
-        text, filename = entry.get("manifest"), entry.get("filename") or "manifest"
-        if not isinstance(text, str) or not isinstance(filename, str):
-            raise ApiError(400, "manifest must be YAML text (a string), filename a string")
-        manifests.append((filename, text))
-    lines, warnings = operations.apply_manifests(state_of(request).store, manifests, namespace,
-                                                 may_write=grant_of(request).sees)
+    lines, warnings = manifests.apply_manifests(state_of(request).store, manifests_of(body), namespace,
+                                                force=flag(body, "force"), may_write=grant_of(request).sees)
     return json_response({"items": lines, "warnings": [str(w) for w in warnings]})
+
+
+def deleted(namespace: str, name: str, note: str | None) -> Response:
+    return json_response({"namespace": namespace, "name": name, "action": "deleted", "note": note})
+
+
+FORCE = Query(False, description="also an object git manages (the next sync recreates it)")
+
+
+@router.get("/workflow-templates/{namespace}/{name}", dependencies=read, tags=["templates"],
+            summary="One WorkflowTemplate (`reconciler template get -o json`)")
+def get_template(request: Request, namespace: str, name: str) -> Response:
+    return json_response(manifests.get_object(state_of(request).store, "WorkflowTemplate",
+                                               check_namespace(namespace), check_name(name)))
+
+
+@router.delete("/workflow-templates/{namespace}/{name}", dependencies=write, tags=["templates"],
+               summary="Delete a WorkflowTemplate (409 for one git manages, unless force)")
+def delete_template(request: Request, namespace: str, name: str, force: bool = FORCE) -> Response:
+    note = manifests.delete_object(state_of(request).store, "WorkflowTemplate", check_namespace(namespace),
+                                    check_name(name), force=force)
+    return deleted(namespace, name, note)
+
+
+@router.get("/cluster-workflow-templates/{name}", dependencies=read, tags=["templates"],
+            summary="One ClusterWorkflowTemplate (`reconciler template get --cluster -o json`)")
+def get_cluster_template(request: Request, name: str) -> Response:
+    return json_response(manifests.get_object(state_of(request).store, "ClusterWorkflowTemplate", "",
+                                               check_name(name)))
+
+
+@router.delete("/cluster-workflow-templates/{name}", dependencies=write, tags=["templates"],
+               summary="Delete a ClusterWorkflowTemplate")
+def delete_cluster_template(request: Request, name: str, force: bool = FORCE) -> Response:
+    check_namespace_access(request, "")  # shared by every namespace: not for a token limited to some
+    note = manifests.delete_object(state_of(request).store, "ClusterWorkflowTemplate", "", check_name(name),
+                                    force=force)
+    return deleted("", name, note)

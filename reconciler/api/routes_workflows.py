@@ -1,5 +1,5 @@
-"""/api/v1/workflows and /api/v1/cron-workflows: list, get, submit, delete, controls, logs; a cron
-workflow's suspend and resume."""
+"""/api/v1/workflows and /api/v1/cron-workflows: list, get, submit, delete, controls, logs; cron
+workflows' create, delete, suspend and resume."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import yaml
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response, StreamingResponse
 
-from reconciler import operations
+from reconciler import listing, manifests, operations
 from reconciler.runner.logstream import LogNotFound, stream_logs
 from reconciler.store.base import CLUSTER_SCOPED_KINDS
 
@@ -21,6 +21,7 @@ from .common import (
     check_namespace,
     json_body,
     json_response,
+    manifests_of,
     optional_json_body,
     state_of,
 )
@@ -35,12 +36,6 @@ LIST_CACHE_SIZE = 32
 
 def workflow_key(namespace: str, name: str) -> tuple[str, str]:
     return check_namespace(namespace), check_name(name)
-
-
-def brief(wf: dict) -> dict:
-    """A workflow as listed: metadata and status without the nodes (what `reconciler list -o json` prints)."""
-    status = wf.get("status") or {}
-    return {"metadata": wf["metadata"], "status": {k: v for k, v in status.items() if k != "nodes"}}
 
 
 def _parameters(raw: Any) -> dict[str, str]:
@@ -59,15 +54,21 @@ def _object(body: Any) -> dict:
     return body
 
 
-def list_reply(request: Request, kind: str, namespace: str | None, limit: int | None) -> Response:
-    """`{"items": [...]}` of one kind (all namespaces without `namespace`), cached by store version."""
+def list_reply(request: Request, kind: str, namespace: str | None, limit: int | None,
+               phase: str | None = None, selector: str | None = None, nodes: bool = False) -> Response:
+    """`{"items": [...]}` of one kind (all namespaces without `namespace`), cached by store version.
+    Workflows come newest first, in their brief form unless `nodes`, filtered by phase and labels."""
     if namespace:
         check_namespace(namespace)
+    try:
+        phases, terms = listing.parse_phases(phase), listing.parse_selector(selector)
+    except listing.SelectorError as exc:
+        raise ApiError(400, str(exc)) from None
     state = state_of(request)
     grant = grant_of(request)
     # A scoped token lists its namespaces only; cluster-scoped objects are shared by all, readable by all.
     scoped = not grant.everywhere and kind not in CLUSTER_SCOPED_KINDS
-    key = (kind, namespace or None, limit, grant.namespaces if scoped else None)
+    key = (kind, namespace or None, limit, phase, selector, nodes, grant.namespaces if scoped else None)
     try:
         version = state.store.current_version()  # read before the list: never cache newer under older
     except NotImplementedError:
@@ -75,35 +76,48 @@ def list_reply(request: Request, kind: str, namespace: str | None, limit: int | 
     cached = state.list_cache.get(key)
     if version is not None and cached is not None and cached[0] == version:
         return Response(cached[1], media_type="application/json")
-    items = state.store.list_brief(kind, namespace or None)
+    if kind == "Workflow":  # newest first, as `reconciler list`; other kinds by (namespace, name)
+        items = state.store.list(kind, namespace or None) if nodes else state.store.list_brief(kind, namespace or None)
+    else:
+        items = state.store.list_brief(kind, namespace or None)
     if scoped:
         items = [o for o in items if grant.sees(o["metadata"].get("namespace"))]
-    if kind == "Workflow":  # newest first, as `reconciler list`; other kinds by (namespace, name)
-        items.sort(key=lambda o: o["metadata"].get("creationTimestamp", ""), reverse=True)
+    if kind == "Workflow":
+        items = listing.select(items, phases, terms)
     if limit:
         items = items[:limit]
-    response = json_response({"items": [brief(w) for w in items] if kind == "Workflow" else items})
-    if version is not None:
+    response = json_response({"items": [listing.brief(w) for w in items] if kind == "Workflow" and not nodes
+                              else items})
+    if version is not None and not nodes:  # whole workflows can be large: only brief lists are kept
         if len(state.list_cache) >= LIST_CACHE_SIZE:
             state.list_cache.clear()
         state.list_cache[key] = (version, response.body)
     return response
 
 
+PHASE = Query(None, description="only these phases, comma-separated (Running,Failed): `list --status`")
+SELECTOR = Query(None, description="only these labels: key=value,key!=value,key (`list -l`)")
+NODES = Query(False, description="whole workflows with spec and nodes, not their brief form (`list -o wide`)")
+
+
 @router.get("/workflows", dependencies=read, summary="List workflows (without their nodes), newest first")
 def list_workflows(request: Request, namespace: str | None = Query(None, description="all namespaces if absent"),
-                   limit: int | None = Query(None, ge=1)) -> Response:
-    return list_reply(request, "Workflow", namespace, limit)
+                   limit: int | None = Query(None, ge=1), phase: str | None = PHASE,
+                   labelSelector: str | None = SELECTOR, nodes: bool = NODES) -> Response:  # noqa: N803 - the query name
+    return list_reply(request, "Workflow", namespace, limit, phase, labelSelector, nodes)
 
 
 @router.get("/workflows/{namespace}", dependencies=read, summary="List the workflows of a namespace")
-def list_namespace_workflows(request: Request, namespace: str, limit: int | None = Query(None, ge=1)) -> Response:
-    return list_reply(request, "Workflow", check_namespace(namespace), limit)
+def list_namespace_workflows(request: Request, namespace: str, limit: int | None = Query(None, ge=1),
+                             phase: str | None = PHASE, labelSelector: str | None = SELECTOR,  # noqa: N803
+                             nodes: bool = NODES) -> Response:
+    return list_reply(request, "Workflow", check_namespace(namespace), limit, phase, labelSelector, nodes)
 
 
 @router.get("/workflows/{namespace}/{name}", dependencies=read, summary="A workflow with its node status")
 def get_workflow(request: Request, key: tuple[str, str] = Depends(workflow_key)) -> Response:
-    return json_response(operations.get_workflow(state_of(request).store, *key))
+    # a 404 names other namespaces with a workflow of that name, only those the caller's token may see
+    return json_response(operations.get_workflow(state_of(request).store, *key, elsewhere=grant_of(request).sees))
 
 
 SUBMIT_EXAMPLE = {"manifest": "apiVersion: argoproj.io/v1alpha1\nkind: Workflow\n...", "parameters": {"size": "big"}}
@@ -111,13 +125,20 @@ SUBMIT_EXAMPLE = {"manifest": "apiVersion: argoproj.io/v1alpha1\nkind: Workflow\
 
 @router.post("/workflows/{namespace}", dependencies=write, status_code=201,
              summary="Submit workflows: a YAML manifest, or a Workflow object as JSON",
-             openapi_extra=body_doc('{"manifest": YAML text, "parameters": {..}, "filename": for messages}, or a '
+             openapi_extra=body_doc('{"manifest": YAML text, "parameters": {..}, "filename": for messages}, '
+                                    '{"from": "workflowtemplate/NAME" or "cronwf/NAME", "parameters": {..}}, or a '
                                     'Workflow object (also as {"workflow": {..}})', SUBMIT_EXAMPLE))
 def submit(request: Request, namespace: str, body: Any = Depends(json_body)) -> Response:
     check_namespace(namespace)
     if not isinstance(body, dict):
         raise ApiError(400, "the body must be a JSON object")
     parameters = _parameters(body.get("parameters"))
+    if "from" in body:
+        if not isinstance(body["from"], str):
+            raise ApiError(400, "from must be a string: workflowtemplate/NAME, clusterworkflowtemplate/NAME or "
+                                "cronwf/NAME")
+        created, warnings = operations.submit_from(state_of(request).store, body["from"], namespace, parameters)
+        return json_response({"items": created, "warnings": [str(w) for w in warnings]}, 201)
     if "manifest" in body:
         text, filename = body["manifest"], body.get("filename") or "manifest"
         if not isinstance(text, str) or not isinstance(filename, str):
@@ -233,18 +254,38 @@ def list_cron_workflows(request: Request, namespace: str | None = Query(None, de
 @router.get("/cron-workflows/{namespace}/{name}", dependencies=read, tags=["cron-workflows"],
             summary="One CronWorkflow (`reconciler cron get -o json`)")
 def get_cron_workflow(request: Request, key: tuple[str, str] = Depends(workflow_key)) -> Response:
-    return json_response(operations.get_cron_workflow(state_of(request).store, *key))
+    return json_response(manifests.get_cron_workflow(state_of(request).store, *key))
 
 
 @router.put("/cron-workflows/{namespace}/{name}/suspend", dependencies=write, tags=["cron-workflows"],
-            summary="Stop scheduling (spec.suspend: true; a later sync from git may set it back)")
+            summary="Stop scheduling (spec.suspend: true; held across syncs on a cron git manages)")
 def suspend_cron_workflow(request: Request, key: tuple[str, str] = Depends(workflow_key)) -> Response:
-    operations.set_cron_suspend(state_of(request).store, *key, True)
-    return _done(key, "suspended")
+    note = manifests.set_cron_suspend(state_of(request).store, *key, True)
+    return json_response({"namespace": key[0], "name": key[1], "action": "suspended", "note": note})
 
 
 @router.put("/cron-workflows/{namespace}/{name}/resume", dependencies=write, tags=["cron-workflows"],
             summary="Schedule again (spec.suspend: false)")
 def resume_cron_workflow(request: Request, key: tuple[str, str] = Depends(workflow_key)) -> Response:
-    operations.set_cron_suspend(state_of(request).store, *key, False)
-    return _done(key, "resumed")
+    note = manifests.set_cron_suspend(state_of(request).store, *key, False)
+    return json_response({"namespace": key[0], "name": key[1], "action": "resumed", "note": note})
+
+
+@router.delete("/cron-workflows/{namespace}/{name}", dependencies=write, tags=["cron-workflows"],
+               summary="Delete a CronWorkflow (409 for one git manages, unless force)")
+def delete_cron_workflow(request: Request, key: tuple[str, str] = Depends(workflow_key),
+                         force: bool = Query(False, description="also one git manages (the next sync recreates it)")
+                         ) -> Response:
+    note = manifests.delete_object(state_of(request).store, "CronWorkflow", *key, force=force)
+    return json_response({"namespace": key[0], "name": key[1], "action": "deleted", "note": note})
+
+
+@router.post("/cron-workflows/{namespace}", dependencies=write, tags=["cron-workflows"], status_code=201,
+             summary="Create CronWorkflows (`reconciler cron create`; 409 if one exists, and nothing is created)",
+             openapi_extra=body_doc('{"manifest": YAML text, "filename": for messages}, or {"manifests": [..]}',
+                                    {"manifest": "apiVersion: argoproj.io/v1alpha1\nkind: CronWorkflow\n..."}))
+def create_cron_workflows(request: Request, namespace: str, body: Any = Depends(json_body)) -> Response:
+    check_namespace(namespace)
+    created, warnings = manifests.create_manifests(state_of(request).store, manifests_of(body), namespace,
+                                                   {"CronWorkflow"}, "cron create", may_write=grant_of(request).sees)
+    return json_response({"items": created, "warnings": [str(w) for w in warnings]}, 201)

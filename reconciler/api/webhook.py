@@ -3,9 +3,10 @@
 Order of checks: no secret configured -> 404 (the endpoint does not exist); bad or malformed signature
 -> 401; no repository configured -> 503; a body nested too deeply -> 400; not a branch push (ping, tag,
 other events) -> 204; a delivery seen before (same delivery id, or the same body) -> 200 and nothing
-happens (deliveries.py); a new push -> 202 and SyncLoop.trigger(branch). The raw body is verified
-before it is parsed. A push only ever starts a pass that fetches the branch head from the remote: the
-commit named in the body is never applied, so no body, old or forged, can move an environment back.
+happens (deliveries.py); every environment of the branch suspended -> 200 and no pass; a new push -> 202
+and SyncLoop.trigger(branch). The raw body is verified before it is parsed. A push only ever starts a
+pass that fetches the branch head from the remote: the commit named in the body is never applied, so no
+body, old or forged, can move an environment back.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
 from reconciler.source.webhook import pushed_branch, verify_signature, verify_token
+from reconciler.sync import status as status_book
 
 from . import deliveries, nesting
 from .common import ApiError, json_response, state_of
@@ -56,9 +58,17 @@ async def _accept(request: Request, body: bytes, payload: object, is_push: bool,
                     provider, branch, delivery_id or "(no id, same body)")
         return json_response({"triggered": False, "duplicate": True, "branch": branch,
                               "message": "this delivery was received before; nothing done"}, 200)
-    log.info("%s push webhook for branch %s", provider, branch)
+    envs = [e for e in await run_in_threadpool(status_book.list_environments, state.store)
+            if (e.get("spec") or {}).get("branch") == branch]
+    suspended = [e["metadata"]["name"] for e in envs if status_book.is_suspended(e)]
+    if envs and len(suspended) == len(envs):
+        # Every environment of the branch is paused: a pass would do nothing for this push.
+        log.info("%s push webhook for branch %s ignored: environment(s) %s suspended", provider, branch,
+                 ", ".join(suspended), extra={"branch": branch})
+        return json_response({"triggered": False, "branch": branch, "suspended": suspended}, 200)
+    log.info("%s push webhook for branch %s", provider, branch, extra={"branch": branch})
     loop.trigger(branch)
-    return json_response({"triggered": True, "branch": branch}, 202)
+    return json_response({"triggered": True, "branch": branch, "suspended": suspended}, 202)
 
 
 @router.post("/github", summary="GitHub push webhook (X-Hub-Signature-256); also Gitea and Forgejo")

@@ -17,6 +17,8 @@ import tarfile
 import uuid
 from pathlib import Path
 
+from reconciler import paths
+
 from .base import ARCHIVES, ArtifactRepository
 
 _DEFAULT_LEVEL = 6  # Go's gzip.DefaultCompression, what Argo uses when compressionLevel is unset
@@ -62,18 +64,14 @@ class LocalArtifactRepository(ArtifactRepository):
         self.root.mkdir(parents=True, exist_ok=True)
 
     def path(self, key: str) -> Path:
-        """The host path for ``key``; ValueError if the key would escape ``root``."""
-        if not isinstance(key, str) or not key or key.startswith("/") or "\\" in key or "\0" in key:
+        """The host path for ``key``; ValueError if the key would escape ``root`` (paths.under)."""
+        if not isinstance(key, str) or not key or "\\" in key:
             raise ValueError(f"invalid artifact key {key!r}")
-        parts = key.split("/")
-        if any(p in ("", ".", "..") for p in parts):
-            raise ValueError(f"invalid artifact key {key!r}: empty, '.' or '..' part")
-        p = self.root.joinpath(*parts)
-        # Resolve the parent only: the entry itself may be a stored symlink, which we never follow.
-        real = os.path.realpath(p.parent)
-        if os.path.commonpath([real, str(self.root)]) != str(self.root):
-            raise ValueError(f"artifact key {key!r} escapes the repository")
-        return p
+        try:
+            # The entry itself may be a stored symlink, which is never followed: only its folder counts.
+            return paths.under(self.root, *key.split("/"), follow_last=False)
+        except paths.PathEscape as exc:
+            raise ValueError(f"invalid artifact key {key!r}: {exc}") from None
 
     def save(self, source: Path, key: str, archive: str = "tar", compression_level: int | None = None) -> dict:
         if archive not in ARCHIVES:

@@ -9,8 +9,10 @@ from pathlib import Path
 import click
 from rich.console import Console
 
+from reconciler import names
 from reconciler.cli import render
 from reconciler.config import DEFAULT_NAMESPACE
+from reconciler.limits import TooLarge, check_file_size
 from reconciler.spec import SpecError, read_text_file
 
 console = Console()
@@ -39,7 +41,18 @@ def print_json(obj: object) -> None:
     click.echo(json.dumps(obj, indent=2, sort_keys=False))
 
 
-namespace_option = click.option("-n", "--namespace", default=DEFAULT_NAMESPACE, show_default=True)
+def _checked_namespace(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    """-n is checked as Kubernetes checks a namespace, before it names a store row or a folder."""
+    if value is not None:
+        try:
+            names.check_namespace(value)
+        except ValueError as exc:
+            fail(str(exc))
+    return value
+
+
+namespace_option = click.option("-n", "--namespace", default=DEFAULT_NAMESPACE, show_default=True,
+                                callback=_checked_namespace)
 output_option = click.option("-o", "--output", type=click.Choice(["wide", "json", "name", "yaml"]), default=None)
 
 
@@ -97,23 +110,70 @@ def print_applied(lines: list[str], warnings: list) -> None:
         click.echo(line)
 
 
+status_option = click.option("--status", metavar="PHASES",
+                             help="Only workflows in these phases, comma-separated (Running,Failed), as argo's.")
+selector_option = click.option("-l", "--selector", metavar="SELECTOR",
+                               help="Only workflows with these labels: key=value,key!=value,key (comma-separated).")
+from_option = click.option("--from", "from_", metavar="KIND/NAME",
+                           help="Submit from workflowtemplate/NAME, clusterworkflowtemplate/NAME or cronwf/NAME.")
+
+KEY_ORDER = ("apiVersion", "kind", "metadata", "spec", "status")
+
+
+def ordered(obj: dict) -> dict:
+    """An object with its top-level keys in Kubernetes' order (apiVersion, kind, metadata, spec, status)."""
+    first = {k: obj[k] for k in KEY_ORDER if k in obj}
+    return {**first, **{k: v for k, v in obj.items() if k not in first}}
+
+
 def print_workflow(wf: dict, output: str | None) -> None:
-    """One workflow as `reconciler get` shows it (-o json, -o yaml, or summary and node tree)."""
+    """One workflow as `reconciler get` shows it (-o json, -o yaml, or summary and node tree; -o wide:
+    more columns in the tree)."""
     if output == "json":
-        print_json(wf)
+        print_json(ordered(wf))
     elif output == "yaml":
         import yaml
 
-        click.echo(yaml.safe_dump(wf, sort_keys=False))
+        click.echo(yaml.safe_dump(ordered(wf), sort_keys=False))
     else:
-        console.print(render.workflow_view(wf))
+        console.print(render.workflow_view(wf, wide=output == "wide"))
+
+
+def list_filters(status: str | None, selector: str | None) -> tuple:
+    """`list --status` and `-l` as listing.select takes them; exit 2 naming a value that cannot be read."""
+    from reconciler.listing import SelectorError, parse_phases, parse_selector
+
+    try:
+        return parse_phases(status), parse_selector(selector)
+    except SelectorError as exc:
+        fail(str(exc))
+
+
+def print_workflows(items: list[dict], output: str | None) -> None:
+    """`reconciler list`: -o wide reads whole workflows (pods and parameters); the rest their brief form."""
+    from reconciler.listing import brief
+
+    if output == "wide":
+        console.print(render.workflows_table(items, wide=True))
+    else:
+        print_objects([brief(w) for w in items], output, render.workflows_table)
+
+
+def no_latest(namespace: str) -> str:
+    return f"no workflows in namespace {namespace}"
+
+
+def check_submit_source(file: str | None, from_: str | None) -> None:
+    if bool(file) == bool(from_):
+        fail("submit takes a FILE or --from KIND/NAME (one of them)")
 
 
 def read_workflow_file(file: str) -> str:
     """The text of the file `submit` was given (local and remote alike)."""
     try:
+        check_file_size(file)
         return Path(file).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, TooLarge) as exc:
         fail(f"{file}: {getattr(exc, 'strerror', None) or exc}")
 
 

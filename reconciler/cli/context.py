@@ -11,7 +11,6 @@ from reconciler.config import ConfigError, artifacts_path, home_dir, open_home_s
 from reconciler.engine.submission import store_lookup
 from reconciler.runner import WorkflowRunner
 from reconciler.store.base import ObjectStore
-from reconciler.store.errors import NotFound, StoreError
 
 
 class Context:
@@ -27,7 +26,7 @@ class Context:
     def store(self) -> ObjectStore:
         try:
             return open_home_store(self.home)
-        except (ConfigError, StoreError) as exc:
+        except ConfigError as exc:  # a store error (an unreachable cluster) is main()'s to report
             print(f"error: {exc}", file=sys.stderr)
             sys.exit(2)
 
@@ -50,13 +49,6 @@ class Context:
     def runner(self) -> WorkflowRunner:
         return WorkflowRunner(self.store, self.executor(), LocalArtifactRepository(artifacts_path(self.home)),
                               self.home)
-
-    def get_or_exit(self, kind: str, namespace: str, name: str) -> dict:
-        try:
-            return self.store.get(kind, namespace, name)
-        except NotFound:
-            print(f"{kind.lower()} {name!r} not found in namespace {namespace}", file=sys.stderr)
-            sys.exit(1)
 
     def close(self) -> None:
         if self._executor is not None:

@@ -34,6 +34,7 @@ def _load_config(ctx: click.Context, _param: click.Parameter, path: str | None) 
         data = load_daemon_config(path)
     except ConfigError as exc:
         raise click.BadParameter(str(exc), ctx=ctx, param_hint="--config") from None
+    ctx.meta["limits"] = data.get("limits") or {}  # resolved in `up`, under the environment variables
     ctx.default_map = {**(ctx.default_map or {}),
                        **{DAEMON_CONFIG_OPTIONS[k]: v for k, v in data.items() if k in DAEMON_CONFIG_OPTIONS}}
     import os
@@ -73,6 +74,10 @@ def register(cli: click.Group) -> None:  # noqa: C901 - one command per nested f
     @click.option("--isolation", type=click.Choice(["auto", "bwrap", "tmpdir"]), default="auto")
     @click.option("--grace", type=float, default=10.0, show_default=True,
                   help="Seconds running steps get to finish on SIGTERM.")
+    @click.option("--max-daemon-deaths", envvar="RECONCILER_MAX_DAEMON_DEATHS", type=click.IntRange(min=0),
+                  default=3, show_default=True,
+                  help="Fail a workflow once the daemon died this many times while running one of its nodes "
+                       "(0: never). See docs/RUNS.md.")
     @click.option("--listen", envvar="RECONCILER_LISTEN", default=None, metavar="HOST:PORT",
                   help="Address of the HTTP API (default 127.0.0.1:8080; 'off': none). See docs/API.md.")
     @click.option("--api-tokens", envvar="RECONCILER_API_TOKENS", default=None, metavar="FILE",
@@ -83,13 +88,19 @@ def register(cli: click.Group) -> None:  # noqa: C901 - one command per nested f
                   help="auto: text on a terminal, JSON lines otherwise.")
     @click.pass_obj
     def up(obj: Context, listen: str | None, repo: str | None, poll_interval: float, max_running: int | None,
-           isolation: str, grace: float, api_tokens: str | None, log_level: str, log_format: str) -> None:
+           isolation: str, grace: float, max_daemon_deaths: int, api_tokens: str | None, log_level: str,
+           log_format: str) -> None:
         """Run the daemon: drive every unfinished workflow in the store until stopped."""
-        from reconciler import logs
+        from reconciler import limits, logs
         from reconciler.api.settings import ApiConfigError, api_settings
         from reconciler.daemon import Daemon
 
         logs.configure(log_level, log_format)
+        try:
+            limits.configure(limits.resolve(click.get_current_context().meta.get("limits")))
+        except limits.LimitError as exc:
+            raise click.ClickException(str(exc)) from None
+        logging.getLogger("reconciler.daemon").info("limits: %s", limits.describe(limits.current()))
         _private_home(obj)
 
         from reconciler.source.credentials import CredentialsError, from_environment, split_url
@@ -105,12 +116,11 @@ def register(cli: click.Group) -> None:  # noqa: C901 - one command per nested f
                 "--repo carries credentials: git never sees them, but they are in this process's own arguments "
                 "(ps); set RECONCILER_REPO, the config file's repo, or RECONCILER_GIT_USERNAME/_PASSWORD instead")
         from reconciler.config import ConfigError
-        from reconciler.store.errors import StoreError
 
         try:
             daemon = Daemon(obj.home, repo=repo, poll_interval=poll_interval, max_running=max_running,
-                            isolation=isolation, grace=grace, api=api)
-        except (ConfigError, StoreError, ValueError) as exc:  # backend settings, an unreachable cluster
+                            isolation=isolation, grace=grace, api=api, max_deaths=max_daemon_deaths)
+        except (ConfigError, ValueError) as exc:  # the backend's settings
             raise click.ClickException(str(exc)) from None
         daemon.install_signal_handlers()
         daemon.run()

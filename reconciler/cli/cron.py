@@ -17,11 +17,10 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
-from reconciler import operations
+from reconciler import manifests, operations
 from reconciler.cli import render
-from reconciler.cli.common import fail_operation
+from reconciler.cli.common import fail_operation, namespace_option
 from reconciler.cli.context import Context
-from reconciler.config import DEFAULT_NAMESPACE
 
 KIND = "CronWorkflow"
 
@@ -29,7 +28,6 @@ console = Console()
 if not console.is_terminal:
     console = Console(width=400)  # piped output: never squeeze names into 80 columns
 
-namespace_option = click.option("-n", "--namespace", default=DEFAULT_NAMESPACE, show_default=True)
 
 
 def register(cli: click.Group) -> None:
@@ -55,6 +53,16 @@ def next_run(obj: dict, now: float | None = None) -> datetime | None:
         return None
     now = time.time() if now is None else now
     return parsed.schedule.next_after(datetime.fromtimestamp(now, timezone.utc))
+
+
+def suspended(obj: dict) -> str:
+    """`true`, `false`, or `true (override)` when `cron suspend` holds a git-managed cron suspended."""
+    from reconciler.ownership import SUSPEND_OVERRIDE
+
+    value = str(bool((obj.get("spec") or {}).get("suspend"))).lower()
+    if ((obj.get("metadata") or {}).get("annotations") or {}).get(SUSPEND_OVERRIDE) == "true":
+        value += " (override)"
+    return value
 
 
 def _last_run(obj: dict) -> datetime | None:
@@ -96,7 +104,7 @@ def print_cron_list(items: list[dict], output: str | None) -> None:
         now = time.time()
         console.print(render.objects_table(items, [
             ("SCHEDULE", lambda o: ",".join(schedule_strings(o["spec"]))),
-            ("SUSPENDED", lambda o: str(bool(o["spec"].get("suspend"))).lower()),
+            ("SUSPENDED", suspended),
             ("NEXT RUN", lambda o: _until(next_run(o, now), now)),
             ("LAST RUN", lambda o: _since(_last_run(o), now)),
         ]))
@@ -110,7 +118,7 @@ def print_cron_list(items: list[dict], output: str | None) -> None:
 def cron_get(obj: Context, name: str, namespace: str, output: str | None) -> None:
     """Show one CronWorkflow: schedule, policy, last and next run, active workflows, conditions."""
     try:
-        item = operations.get_cron_workflow(obj.store, namespace, name)
+        item = manifests.get_cron_workflow(obj.store, namespace, name)
     except operations.OperationError as exc:
         fail_operation(exc)
     print_cron_workflow(item, output)
@@ -138,7 +146,7 @@ def _details(item: dict, now: float) -> Table:
         ("Created:", f"{meta.get('creationTimestamp', '')} ({render.age(meta.get('creationTimestamp'), now)} ago)"),
         ("Schedule:", ",".join(schedule_strings(spec))),
         ("Timezone:", spec.get("timezone") or f"{local_zone()} (machine local time)"),
-        ("Suspended:", str(bool(spec.get("suspend"))).lower()),
+        ("Suspended:", suspended(item)),
         ("ConcurrencyPolicy:", spec.get("concurrencyPolicy") or "Allow"),
     ]
     if spec.get("startingDeadlineSeconds") is not None:
@@ -160,12 +168,7 @@ def _details(item: dict, now: float) -> Table:
     except ScheduleError as exc:
         if not any(c.get("type") == "SpecError" for c in status.get("conditions") or []):
             rows.append(("Error:", str(exc)))
-    grid = Table.grid(padding=(0, 2))
-    grid.add_column(style="bold", no_wrap=True)
-    grid.add_column()
-    for label, value in rows:
-        grid.add_row(label, value)
-    return grid
+    return render.details_grid(rows + render.management_rows(item))
 
 
 @cron.command("suspend")
@@ -173,7 +176,7 @@ def _details(item: dict, now: float) -> Table:
 @namespace_option
 @click.pass_obj
 def cron_suspend(obj: Context, names: tuple[str, ...], namespace: str) -> None:
-    """Stop scheduling (sets spec.suspend: true; a later sync from git may set it back)."""
+    """Stop scheduling (spec.suspend: true; on a cron git manages, held across syncs until resumed)."""
     set_suspend_each(names, True, lambda name, value: _set_suspend(obj, namespace, name, value))
 
 
@@ -182,20 +185,79 @@ def cron_suspend(obj: Context, names: tuple[str, ...], namespace: str) -> None:
 @namespace_option
 @click.pass_obj
 def cron_resume(obj: Context, names: tuple[str, ...], namespace: str) -> None:
-    """Schedule again (sets spec.suspend: false)."""
+    """Schedule again (spec.suspend: false; on a cron git manages, git's value from the next sync)."""
     set_suspend_each(names, False, lambda name, value: _set_suspend(obj, namespace, name, value))
 
 
-def set_suspend_each(names: tuple[str, ...], value: bool, set_one: Callable[[str, bool], None]) -> None:
-    """`cron suspend|resume NAME...`: one line per CronWorkflow, the first failure ends it (shared with
-    the remote form, whose `set_one` is an API call)."""
+def set_suspend_each(names: tuple[str, ...], value: bool, set_one: Callable[[str, bool], str | None]) -> None:
+    """`cron suspend|resume NAME...`: one line per CronWorkflow (and a note on stderr for one git manages),
+    the first failure ends it (shared with the remote form, whose `set_one` is an API call)."""
     for name in names:
-        set_one(name, value)
+        note = set_one(name, value)
         click.echo(f"CronWorkflow '{name}' {'suspended' if value else 'resumed'}")
+        if note:
+            click.echo(f"note: CronWorkflow '{name}' is {note}", err=True)
 
 
-def _set_suspend(obj: Context, namespace: str, name: str, value: bool) -> None:
+def _set_suspend(obj: Context, namespace: str, name: str, value: bool) -> str | None:
     try:
-        operations.set_cron_suspend(obj.store, namespace, name, value)
+        return manifests.set_cron_suspend(obj.store, namespace, name, value)
     except operations.OperationError as exc:
         fail_operation(exc)
+
+
+@cron.command("delete")
+@click.argument("names", nargs=-1, required=True)
+@namespace_option
+@click.option("--force", is_flag=True, help="Also a CronWorkflow git manages (the next sync recreates it).")
+@click.pass_obj
+def cron_delete(obj: Context, names: tuple[str, ...], namespace: str, force: bool) -> None:
+    """Delete CronWorkflows (the workflows they created stay)."""
+    delete_each(KIND, names, lambda name: delete_stored(obj, namespace, name, force))
+
+
+def delete_each(kind: str, names: tuple[str, ...], delete_one: Callable[[str], str | None]) -> None:
+    """`cron delete` / `template delete NAME...`: Argo's line per object, a note on stderr after a forced
+    delete of one git manages; the first failure ends it (shared with the remote forms)."""
+    for name in names:
+        note = delete_one(name)
+        click.echo(f"{kind} '{name}' deleted")
+        if note:
+            click.echo(note, err=True)
+
+
+def delete_stored(obj: Context, namespace: str, name: str, force: bool, kind: str = KIND) -> str | None:
+    """Delete one CronWorkflow or template from the local store; exit as fail_operation says on refusal."""
+    try:
+        return manifests.delete_object(obj.store, kind, namespace, name, force=force)
+    except operations.OperationError as exc:
+        fail_operation(exc)
+
+
+@cron.command("create")
+@click.argument("files", nargs=-1, required=True, type=click.Path())
+@namespace_option
+@click.option("-o", "--output", type=click.Choice(["json", "yaml", "name"]), default=None)
+@click.pass_obj
+def cron_create(obj: Context, files: tuple[str, ...], namespace: str, output: str | None) -> None:
+    """Create CronWorkflows from files (an existing one is an error: `reconciler apply` replaces)."""
+    from reconciler.cli.common import read_manifests
+
+    try:
+        created, warnings = manifests.create_manifests(obj.store, read_manifests(files), namespace, {KIND},
+                                                        "cron create")
+    except operations.OperationError as exc:
+        fail_operation(exc)
+    print_created(created, [str(w) for w in warnings], output)
+
+
+def print_created(created: list[dict], warnings: list[str], output: str | None) -> None:
+    """What `cron create` prints: warnings on stderr, then each CronWorkflow as `cron get` shows it (as
+    `argo cron create` does, -o json prints one object after another)."""
+    for warning in warnings:
+        click.echo(warning, err=True)
+    for item in created:
+        if output == "name":
+            click.echo(item["metadata"]["name"])
+        else:
+            print_cron_workflow(item, output)

@@ -1,4 +1,5 @@
-"""GitOps commands: diff, sync, status, history, promote, sample-repo.
+"""GitOps commands: diff, sync, status, history, sample-repo, env suspend/resume (promote, rollback, check:
+promotion.py).
 
 Registered on the main group by `register(cli)`. This module must not import reconciler.cli.main:
 run as `python -m reconciler.cli.main`, that module is __main__, and importing it again would build
@@ -81,8 +82,50 @@ def _result_header(res: dict) -> None:
 
 def register(cli: click.Group) -> None:
     """Add the GitOps commands to the `reconciler` group."""
-    for command in (diff, sync, status, history, promote, sample_repo):
+    for command in (diff, sync, status, history, sample_repo, env_group):
         cli.add_command(command)
+
+
+@click.group("env")
+def env_group() -> None:
+    """Environments: suspend and resume their sync (like `flux suspend` / `flux resume`)."""
+
+
+@env_group.command("suspend")
+@click.argument("environment")
+@click.option("--reason", default="", help="Why, shown in `status -o wide` (at most 500 characters).")
+@click.pass_obj
+def env_suspend(obj: Context, environment: str, reason: str) -> None:
+    """Stop syncing ENVIRONMENT (polls, webhooks, `sync`) until `env resume`; its objects stay as they are."""
+    print_suspended(_set_suspended(obj, environment, True, reason))
+
+
+@env_group.command("resume")
+@click.argument("environment")
+@click.pass_obj
+def env_resume(obj: Context, environment: str) -> None:
+    """Sync ENVIRONMENT again (the daemon catches up on its next pass)."""
+    print_suspended(_set_suspended(obj, environment, False, ""))
+
+
+def _set_suspended(ctx: Context, environment: str, suspended: bool, reason: str) -> dict:
+    from reconciler.store.errors import NotFound
+
+    try:
+        return status_book.summary(status_book.set_suspended(ctx.store, environment, suspended, reason))
+    except NotFound:
+        _fail(f"environment {environment!r} has not been synced yet (see `reconciler status`)", 1)
+    except ValueError as exc:
+        _fail(str(exc))
+    return {}
+
+
+def print_suspended(env: dict) -> None:
+    """The outcome of `env suspend`/`env resume` (shared with their remote forms)."""
+    if env["suspended"]:
+        click.echo(f"environment {env['name']} suspended: no sync until `reconciler env resume {env['name']}`")
+    else:
+        click.echo(f"environment {env['name']} resumed")
 
 
 @click.command()
@@ -102,16 +145,21 @@ def print_diff(results: list[dict], output: str | None) -> None:
     else:
         for res in results:
             _result_header(res)
-            for change in res["plan"]["changes"]:
-                console.print(Text("  " + change_line(change), style={"create": "green", "update": "yellow",
-                                                                        "delete": "red"}[change["action"]]),
-                              highlight=False)
-                for line in change.get("diff", "").splitlines():
-                    style = "green" if line.startswith("+") else "red" if line.startswith("-") else "dim"
-                    console.print(Text("      " + line, style=style), highlight=False)
+            print_changes(res["plan"]["changes"])
     if any(r["phase"] == FAILED for r in results):
         sys.exit(2)
     sys.exit(1 if any(r["plan"]["changes"] for r in results) else 0)
+
+
+def print_changes(changes: list[dict], *, diffs: bool = True) -> None:
+    """Planned changes (Change.to_dict), one line each, with their diffs below."""
+    for change in changes:
+        console.print(Text("  " + change_line(change), style={"create": "green", "update": "yellow",
+                                                                "delete": "red"}[change["action"]]),
+                      highlight=False)
+        for line in change.get("diff", "").splitlines() if diffs else []:
+            style = "green" if line.startswith("+") else "red" if line.startswith("-") else "dim"
+            console.print(Text("      " + line, style=style), highlight=False)
 
 
 @click.command()
@@ -163,26 +211,63 @@ def status(obj: Context, repo: str | None, environment: str | None, output: str 
     print_status(envs, output)
 
 
+def cut(text: str, limit: int) -> str:
+    """One line of at most `limit` characters; the full text is in -o wide and -o json."""
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[:limit - 1] + "…"
+
+
+def _problem_line(p: dict) -> str:
+    return f"{p['file']}:{p['line']}: {p['field']}: {p['message']}"
+
+
+def _last_change(change: dict | None) -> str:
+    if not change:
+        return ""
+    subject = f" {change['subject']}" if change.get("subject") else ""
+    return f"{age(change['time'])} ago {short(change['commit'])}{subject} ({change['summary']})"
+
+
 def print_status(envs: list[dict], output: str | None) -> None:
-    """Environment summaries as `reconciler status` shows them (shared with the remote `status`)."""
+    """Environment summaries as `reconciler status` shows them (shared with the remote `status`).
+    Exits 1 when any environment is Failed."""
     if output == "json":
         _print_json(envs)
-        return
-    if not envs:
+    elif not envs:
         click.echo("no environments synced yet: run `reconciler sync --repo URL|PATH`")
-        return
+    else:
+        _status_table(envs, wide=output == "wide")
+    if any(e["phase"] == FAILED for e in envs):
+        sys.exit(1)
+
+
+def _status_table(envs: list[dict], *, wide: bool) -> None:
     table = Table(box=None, padding=(0, 2), show_edge=False)
-    for column in ("NAME", "BRANCH", "NAMESPACE", "COMMIT", "PHASE", "DRIFT", "SYNCED", "MESSAGE"):
-        table.add_column(column, overflow="fold" if column == "MESSAGE" else None)
+    for column in ("NAME", "BRANCH", "NAMESPACE", "COMMIT", "PHASE", "DRIFT", "WARNINGS", "SYNCED", "LAST CHANGE",
+                   "MESSAGE"):
+        table.add_column(column, overflow="fold" if column in ("MESSAGE", "LAST CHANGE") else None)
     for env in envs:
-        table.add_row(env["name"], env["branch"] or "", env["namespace"] or "", short(env["commit"]),
-                      _phase(env["phase"]), str(env["driftCount"]), age(env["lastSyncTime"]) + " ago",
-                      env["message"])
+        commit = short(env["commit"])
+        if env.get("gitAhead"):
+            commit += f" (git ahead: {short(env['head'])})"
+        phase = _phase(env["phase"])
+        if env.get("suspended"):
+            phase.append(" (Suspended)", style="yellow")
+        last = _last_change(env.get("lastChange"))
+        table.add_row(env["name"], env["branch"] or "", env["namespace"] or "", commit, phase,
+                      str(env["driftCount"]), str(len(env.get("warnings") or [])),
+                      age(env["lastSyncTime"]) + " ago" if env["lastSyncTime"] else "never",
+                      last if wide else cut(last, 60), env["message"] if wide else cut(env["message"], 80))
     console.print(table)
-    if output == "wide":
+    if wide:
         for env in envs:
+            if env.get("suspended"):
+                reason = f": {env['suspendReason']}" if env.get("suspendReason") else ""
+                click.echo(f"{env['name']}: suspended since {env.get('suspendedAt')}{reason}")
             for p in env["problems"]:
-                click.echo(f"{env['name']}: {p['file']}:{p['line']}: {p['field']}: {p['message']}")
+                click.echo(f"{env['name']}: {_problem_line(p)}")
+            for p in env.get("warnings") or []:
+                click.echo(f"{env['name']}: warning: {_problem_line(p)}")
 
 
 @click.command()
@@ -205,10 +290,20 @@ def history(obj: Context, repo: str | None, environment: str | None, output: str
 
 
 def print_history(entries: list[dict], *, wide: bool) -> None:
-    """Sync history entries, newest first (shared with the remote `history`)."""
+    """Sync history entries, newest first (shared with the remote `history`): passes that changed
+    something, each with how many passes changed nothing after it."""
     for entry in entries:
         console.print(Text.assemble((entry["time"], "bold"), f"  {short(entry.get('commit'))}  ",
                                     _phase(entry["phase"]), f"  {entry['message']}"), highlight=False)
+        about = entry.get("head") if entry.get("phase") == FAILED else entry.get("commit")
+        if entry.get("subject") or entry.get("author"):
+            console.print(f"    commit {short(about)}: {entry.get('subject', '')} ({entry.get('author', '')})",
+                          highlight=False, markup=False)
+        if entry.get("unchangedPasses"):
+            console.print(f"    {entry['unchangedPasses']} passes without changes since "
+                          f"(last {entry.get('lastUnchangedTime')})", highlight=False, markup=False)
+        for p in entry.get("warnings") or []:
+            console.print(f"    warning: {_problem_line(p)}", highlight=False, markup=False)
         for change in entry["plan"]["changes"]:
             drift = " [drift]" if change["drift"] else ""
             console.print(f"    {change['action']} {change['kind']} {change['namespace']}/{change['name']}: "
@@ -218,47 +313,11 @@ def print_history(entries: list[dict], *, wide: bool) -> None:
                     console.print("        " + line, highlight=False, markup=False)
 
 
-@click.command()
-@click.argument("source")
-@click.argument("target")
-@repo_option
-@click.pass_obj
-def promote(obj: Context, source: str, target: str, repo: str | None) -> None:
-    """Fast-forward TARGET's branch to SOURCE's commit and push (environments or branch names)."""
-    rec = _reconciler(obj, repo)
-    try:
-        fetched = rec.fetch()
-        if not fetched.ok:
-            _fail(f"cannot promote: {fetched.error}", 1)
-        config, _ = rec.load_config()
-        envs = config.environments if config else {}
-        from_branch = envs[source].branch if source in envs else source
-        to_branch = envs[target].branch if target in envs else target
-        from_sha, to_sha = rec.source.head(from_branch), rec.source.head(to_branch)
-        if from_sha is None:
-            _fail(f"cannot promote: branch {from_branch} not found in {rec.source.display_url}", 1)
-        if to_sha == from_sha:
-            click.echo(f"{target} ({to_branch}) is already at {short(from_sha)}; nothing to promote")
-            return
-        if to_sha is not None and not rec.source.is_ancestor(to_sha, from_sha):
-            _fail(f"cannot promote {source} to {target}: not a fast-forward. {to_branch} ({short(to_sha)}) has "
-                  f"commits that {from_branch} ({short(from_sha)}) does not contain; merge {to_branch} into "
-                  f"{from_branch} first (or promote through a reviewed merge)", 1)
-        try:
-            rec.source.push(from_sha, to_branch)
-        except Exception as exc:  # SourceError; kept broad so a git oddity is one line, not a traceback
-            _fail(f"cannot promote: {exc}", 1)
-        rec.fetch()
-        click.echo(f"promoted {source} -> {target}: {to_branch} {short(to_sha)} -> {short(from_sha)}")
-    finally:
-        rec.source.close()
-
-
 @click.command("sample-repo")
 @click.argument("dest", type=click.Path(file_okay=False))
 @click.option("--bare", is_flag=True, help="A bare repository, to use as a 'remote'.")
 @click.option("--source", type=click.Path(file_okay=False, exists=True), default=None,
-              help="The sample-repo folder (default: the one in reconciler's source tree).")
+              help="The sample-repo folder (default: the one shipped with reconciler).")
 @click.option("--exist-ok", is_flag=True, help="If DEST is already a git repository, keep it and succeed.")
 def sample_repo(dest: str, bare: bool, source: str | None, exist_ok: bool) -> None:
     """Create a git repository with dev, qa and main branches from the sample workflows."""

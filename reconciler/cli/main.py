@@ -7,26 +7,35 @@ import sys
 
 import click
 
-from reconciler import operations
-from reconciler.cli import controls, cron, gitops, remote, render
+from reconciler import listing, manifests, operations
+from reconciler.cli import controls, cron, doctor, gitops, promotion, remote, templates
 from reconciler.cli.common import (
+    check_submit_source,
     err,
     fail,
     fail_operation,
+    from_option,
+    list_filters,
     namespace_option,
+    no_latest,
     output_option,
     parse_parameters,
     print_applied,
-    print_objects,
     print_submitted,
     print_workflow,
+    print_workflows,
     read_manifests,
     read_workflow_file,
+    selector_option,
+    status_option,
 )
 from reconciler.cli.context import Context
 from reconciler.cli.running import run_here
 from reconciler.config import BACKENDS
 from reconciler.spec import lint_paths
+from reconciler.spec.validation import collect_files
+from reconciler.store.errors import DamagedStore, StoreError
+from reconciler.sync.worktree import repository_problems
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -61,22 +70,28 @@ def _problems_or_exit(problems: list) -> None:
 
 
 @cli.command()
-@click.argument("file", type=click.Path(dir_okay=False))
+@click.argument("file", required=False, type=click.Path(dir_okay=False))
+@from_option
 @click.option("-p", "--parameter", "parameters", multiple=True, help="name=value, repeatable.")
 @click.option("--watch", is_flag=True, help="Run it and redraw the node tree until it ends.")
 @click.option("--wait", is_flag=True, help="Run it and return when it ends; exit 0 only if Succeeded.")
 @namespace_option
 @output_option
 @click.pass_obj
-def submit(obj: Context, file: str, parameters, watch: bool, wait: bool, namespace: str, output: str | None) -> None:
-    """Submit a Workflow file (and run it with --wait or --watch)."""
+def submit(obj: Context, file: str | None, from_: str | None, parameters, watch: bool, wait: bool, namespace: str,
+           output: str | None) -> None:
+    """Submit a Workflow file, or one --from a template or cron workflow (and run it with --wait or --watch)."""
+    check_submit_source(file, from_)
     params = parse_parameters(parameters)
-    text = read_workflow_file(file)
+    text = read_workflow_file(file) if file else None
     # Run here: the workflow is created already leased to this process, so a daemon never takes it.
     runner = obj.runner() if (watch or wait) else None
+    claim = runner.claim_patch() if runner else None
     try:
-        created, warnings = operations.submit_text(obj.store, text, file, namespace, params,
-                                                   annotations=runner.claim_patch() if runner else None)
+        if text is None:
+            created, warnings = operations.submit_from(obj.store, from_, namespace, params, annotations=claim)
+        else:
+            created, warnings = operations.submit_text(obj.store, text, file, namespace, params, annotations=claim)
     except operations.OperationError as exc:
         fail_operation(exc)
     _problems_or_exit(warnings)
@@ -90,18 +105,18 @@ def submit(obj: Context, file: str, parameters, watch: bool, wait: bool, namespa
 @cli.command("list")
 @namespace_option
 @click.option("-A", "--all-namespaces", is_flag=True)
+@status_option
+@selector_option
 @output_option
 @click.pass_obj
-def list_cmd(obj: Context, namespace: str, all_namespaces: bool, output: str | None) -> None:
-    """List workflows."""
-    items = obj.store.list_brief("Workflow", None if all_namespaces else namespace)
-    items.sort(key=lambda w: w["metadata"].get("creationTimestamp", ""), reverse=True)
-    print_objects([_brief(w) for w in items], output, render.workflows_table)
-
-
-def _brief(wf: dict) -> dict:
-    status = wf.get("status") or {}
-    return {"metadata": wf["metadata"], "status": {k: v for k, v in status.items() if k != "nodes"}}
+def list_cmd(obj: Context, namespace: str, all_namespaces: bool, status: str | None, selector: str | None,
+             output: str | None) -> None:
+    """List workflows, newest first (-o wide: with pod counts and parameters)."""
+    phases, terms = list_filters(status, selector)
+    ns = None if all_namespaces else namespace
+    # -o wide counts pods: only it reads the nodes
+    items = obj.store.list("Workflow", ns) if output == "wide" else obj.store.list_brief("Workflow", ns)
+    print_workflows(listing.select(items, phases, terms), output)
 
 
 @cli.command()
@@ -110,8 +125,13 @@ def _brief(wf: dict) -> dict:
 @output_option
 @click.pass_obj
 def get(obj: Context, name: str, namespace: str, output: str | None) -> None:
-    """Show a workflow and its node tree."""
-    wf = obj.get_or_exit("Workflow", namespace, name)
+    """Show a workflow and its node tree (NAME @latest: the namespace's newest workflow)."""
+    if name == listing.LATEST:
+        name = listing.latest(obj.store, namespace) or fail(no_latest(namespace), 1)
+    try:
+        wf = operations.get_workflow(obj.store, namespace, name, elsewhere=lambda _: True)
+    except operations.OperationError as exc:
+        fail_operation(exc)
     print_workflow(wf, output)
     if output not in ("json", "yaml") and obj.executor_isolation() != "bwrap":
         err.print(f"note: steps run with isolation '{obj.executor_isolation()}' "
@@ -154,44 +174,44 @@ def delete(obj: Context, names: tuple[str, ...], namespace: str) -> None:
 
 @cli.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.option("--env", "environment", metavar="ENV",
+              help="Inside a workflow repository: only this environment's overrides and policies.")
+@click.option("--no-policies", is_flag=True, help="Check the files alone, even inside a workflow repository.")
 @click.pass_obj
-def lint(obj: Context, paths: tuple[str, ...]) -> None:
-    """Check workflow files; report every problem; exit 2 if any is an error."""
+def lint(obj: Context, paths: tuple[str, ...], environment: str | None, no_policies: bool) -> None:
+    """Check workflow files; report every problem; exit 2 if any is an error.
+
+    Inside a repository with a reconciler.yaml, the files are also built into each environment as
+    the sync would (overrides, limits, policies); those problems name the environments.
+    """
     problems = lint_paths(list(paths), template_lookup=obj.lookup)
+    if not no_policies:
+        try:
+            problems += repository_problems(paths, problems, template_lookup=obj.lookup, environment=environment)
+        except (KeyError, LookupError) as exc:
+            fail(str(exc.args[0]))
     errors = [p for p in problems if p.severity == "error"]
     for p in problems:
         err.print(str(p), markup=False, highlight=False)
     if errors:
         sys.exit(2)
-    click.echo(f"no problems found in {len(paths)} path(s)" if not problems else "no errors (warnings above)")
+    files = len(collect_files(list(paths))[0])
+    click.echo(f"no problems found in {files} file{'' if files == 1 else 's'}" if not problems
+               else f"no errors in {files} file{'' if files == 1 else 's'} (warnings above)")
 
 
 @cli.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path())
 @namespace_option
+@click.option("--force", is_flag=True, help="Also replace objects git manages (the next sync restores them).")
 @click.pass_obj
-def apply(obj: Context, files: tuple[str, ...], namespace: str) -> None:
+def apply(obj: Context, files: tuple[str, ...], namespace: str, force: bool) -> None:
     """Store WorkflowTemplates, ClusterWorkflowTemplates, CronWorkflows and ConfigMaps."""
     try:
-        lines, warnings = operations.apply_manifests(obj.store, read_manifests(files), namespace)
+        lines, warnings = manifests.apply_manifests(obj.store, read_manifests(files), namespace, force=force)
     except operations.OperationError as exc:
         fail_operation(exc)
     print_applied(lines, warnings)
-
-
-@cli.group()
-def template() -> None:
-    """WorkflowTemplates."""
-
-
-@template.command("list")
-@namespace_option
-@click.option("--cluster", is_flag=True, help="ClusterWorkflowTemplates instead.")
-@output_option
-@click.pass_obj
-def template_list(obj: Context, namespace: str, cluster: bool, output: str | None) -> None:
-    kind = "ClusterWorkflowTemplate" if cluster else "WorkflowTemplate"
-    print_objects(obj.store.list(kind, "" if cluster else namespace), output)
 
 
 @cli.command()
@@ -215,19 +235,22 @@ def crds(obj: Context, apply_them: bool) -> None:
 
 
 controls.register(cli)
+doctor.register(cli)
 gitops.register(cli)
+promotion.register(cli)
 cron.register(cli)
+templates.register(cli)
 remote.route(cli)  # with --server/RECONCILER_SERVER, commands go through the daemon's API
 
 
 def main() -> None:
-    from reconciler.store.errors import StoreError
-
     try:
         cli()
-    except StoreError as exc:  # e.g. the cluster of --backend kubernetes unreachable after the retries
-        err.print(f"error: store: {exc}", markup=False, highlight=False)
-        sys.exit(1)
+    except StoreError as exc:
+        # One line (for a damaged store: naming the file and the way out), from any command, `up`
+        # included; never a traceback.
+        err.print(str(exc) if isinstance(exc, DamagedStore) else f"store: {exc}")
+        sys.exit(2)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -24,22 +24,27 @@ import click
 
 from reconciler.cli import render
 from reconciler.cli.common import (
+    check_submit_source,
     console,
     err,
     fail,
     fail_operation,
+    list_filters,
+    no_latest,
     parse_parameters,
     print_applied,
     print_json,
     print_objects,
     print_submitted,
     print_workflow,
+    print_workflows,
     read_manifests,
     read_workflow_file,
 )
+from reconciler.listing import LATEST
 
 FINISHED = ("Succeeded", "Failed", "Error")
-LOCAL = {"up", "lint", "sample-repo", "promote"}  # no store involved, or the daemon itself
+LOCAL = {"up", "lint", "sample-repo", "promote", "rollback", "check"}  # git only, or the daemon itself
 POLL = 0.5
 
 
@@ -125,21 +130,32 @@ def _client() -> Remote:
 
 # ---- workflows ---------------------------------------------------------------------------------------
 
-def list_cmd(api: Remote, namespace: str, all_namespaces: bool, output: str | None, **_: Any) -> None:
-    items = api.call("GET", "/api/v1/workflows", query={"namespace": None if all_namespaces else namespace})["items"]
-    print_objects(items, output, render.workflows_table)
+def list_cmd(api: Remote, namespace: str, all_namespaces: bool, status: str | None, selector: str | None,
+             output: str | None, **_: Any) -> None:
+    list_filters(status, selector)  # a value that cannot be read fails here, as locally
+    query = {"namespace": None if all_namespaces else namespace, "phase": status or None,
+             "labelSelector": selector or None, "nodes": "true" if output == "wide" else None}
+    print_workflows(api.call("GET", "/api/v1/workflows", query=query)["items"], output)
 
 
 def get(api: Remote, name: str, namespace: str, output: str | None, **_: Any) -> None:
+    if name == LATEST:
+        newest = api.call("GET", _path("workflows", namespace), query={"limit": 1})["items"]
+        if not newest:
+            fail(no_latest(namespace), 1)
+        name = newest[0]["metadata"]["name"]
     print_workflow(api.call("GET", _wf_path(namespace, name)), output)
 
 
-def submit(api: Remote, file: str, parameters: tuple[str, ...], watch: bool, wait: bool, namespace: str,
-           output: str | None, **_: Any) -> None:
+def submit(api: Remote, file: str | None, from_: str | None, parameters: tuple[str, ...], watch: bool, wait: bool,
+           namespace: str, output: str | None, **_: Any) -> None:
+    check_submit_source(file, from_)
     params = parse_parameters(parameters)
-    text = read_workflow_file(file)
-    reply = api.call("POST", _path("workflows", namespace),
-                     {"manifest": text, "parameters": params, "filename": file})
+    if file:
+        body = {"manifest": read_workflow_file(file), "parameters": params, "filename": file}
+    else:
+        body = {"from": from_, "parameters": params}
+    reply = api.call("POST", _path("workflows", namespace), body)
     for warning in reply.get("warnings", []):
         err.print(warning)
     created = reply["items"]
@@ -246,7 +262,7 @@ def _cron_suspend(api: Remote, names: tuple[str, ...], namespace: str, value: bo
     from reconciler.cli.cron import set_suspend_each
 
     set_suspend_each(names, value, lambda name, suspend: api.call(
-        "PUT", _path("cron-workflows", namespace, name, "suspend" if suspend else "resume")))
+        "PUT", _path("cron-workflows", namespace, name, "suspend" if suspend else "resume")).get("note"))
 
 
 def cron_suspend(api: Remote, names: tuple[str, ...], namespace: str, **_: Any) -> None:
@@ -257,6 +273,21 @@ def cron_resume(api: Remote, names: tuple[str, ...], namespace: str, **_: Any) -
     _cron_suspend(api, names, namespace, False)
 
 
+def cron_delete(api: Remote, names: tuple[str, ...], namespace: str, force: bool, **_: Any) -> None:
+    from reconciler.cli.cron import KIND, delete_each
+
+    delete_each(KIND, names, lambda name: api.call(
+        "DELETE", _path("cron-workflows", namespace, name), query={"force": "true" if force else None}).get("note"))
+
+
+def cron_create(api: Remote, files: tuple[str, ...], namespace: str, output: str | None, **_: Any) -> None:
+    from reconciler.cli.cron import print_created
+
+    manifests = [{"filename": name, "manifest": text} for name, text in read_manifests(files)]
+    reply = api.call("POST", _path("cron-workflows", namespace), {"manifests": manifests})
+    print_created(reply["items"], reply.get("warnings", []), output)
+
+
 # ---- templates, semaphores, apply --------------------------------------------------------------------
 
 def template_list(api: Remote, namespace: str, cluster: bool, output: str | None, **_: Any) -> None:
@@ -265,6 +296,25 @@ def template_list(api: Remote, namespace: str, cluster: bool, output: str | None
     else:
         items = api.call("GET", "/api/v1/workflow-templates", query={"namespace": namespace})["items"]
     print_objects(items, output)
+
+
+def _template_path(namespace: str, name: str, cluster: bool) -> str:
+    return _path("cluster-workflow-templates", name) if cluster else _path("workflow-templates", namespace, name)
+
+
+def template_get(api: Remote, name: str, namespace: str, cluster: bool, output: str | None, **_: Any) -> None:
+    from reconciler.cli.templates import print_template
+
+    print_template(api.call("GET", _template_path(namespace, name, cluster)), output)
+
+
+def template_delete(api: Remote, names: tuple[str, ...], namespace: str, cluster: bool, force: bool,
+                    **_: Any) -> None:
+    from reconciler.cli.cron import delete_each
+    from reconciler.cli.templates import kind_of
+
+    delete_each(kind_of(cluster), names, lambda name: api.call(
+        "DELETE", _template_path(namespace, name, cluster), query={"force": "true" if force else None}).get("note"))
 
 
 def semaphore_list(api: Remote, namespace: str, output: str | None, **_: Any) -> None:
@@ -278,9 +328,9 @@ def semaphore_set(api: Remote, name: str, size: int, namespace: str, **_: Any) -
     click.echo(f"semaphore {name} size {size}")
 
 
-def apply(api: Remote, files: tuple[str, ...], namespace: str, **_: Any) -> None:
+def apply(api: Remote, files: tuple[str, ...], namespace: str, force: bool, **_: Any) -> None:
     manifests = [{"filename": name, "manifest": text} for name, text in read_manifests(files)]
-    reply = api.call("POST", _path("apply", namespace), {"manifests": manifests})
+    reply = api.call("POST", _path("apply", namespace), {"manifests": manifests, "force": force})
     print_applied(reply["items"], reply.get("warnings", []))
 
 
@@ -340,13 +390,37 @@ def history(api: Remote, environment: str | None, output: str | None, **_: Any) 
     print_history(entries, wide=output == "wide")
 
 
+def _env_suspend(api: Remote, environment: str, suspended: bool, reason: str = "") -> None:
+    from reconciler.cli.gitops import print_suspended
+
+    path = f"/api/v1/sync/environments/{quote(environment, safe='')}/{'suspend' if suspended else 'resume'}"
+    try:
+        env = api.call("PUT", path, {"reason": reason} if suspended else None)
+    except RemoteError as exc:
+        if exc.status == 404:
+            fail(f"environment {environment!r} has not been synced yet (see `reconciler status`)", 1)
+        raise
+    print_suspended(env)
+
+
+def env_suspend(api: Remote, environment: str, reason: str, **_: Any) -> None:
+    _env_suspend(api, environment, True, reason)
+
+
+def env_resume(api: Remote, environment: str, **_: Any) -> None:
+    _env_suspend(api, environment, False)
+
+
 ROUTES: dict[tuple[str, ...], Callable[..., None]] = {
     ("list",): list_cmd, ("get",): get, ("submit",): submit, ("delete",): delete, ("logs",): logs,
     ("suspend",): suspend, ("resume",): resume, ("stop",): stop, ("terminate",): terminate, ("retry",): retry,
     ("resubmit",): resubmit, ("cron", "list"): cron_list, ("cron", "get"): cron_get,
-    ("cron", "suspend"): cron_suspend, ("cron", "resume"): cron_resume, ("template", "list"): template_list,
+    ("cron", "suspend"): cron_suspend, ("cron", "resume"): cron_resume, ("cron", "delete"): cron_delete,
+    ("cron", "create"): cron_create, ("template", "list"): template_list, ("template", "get"): template_get,
+    ("template", "delete"): template_delete,
     ("semaphore", "list"): semaphore_list, ("semaphore", "set"): semaphore_set, ("apply",): apply,
     ("status",): status, ("sync",): sync, ("diff",): diff, ("history",): history,
+    ("env", "suspend"): env_suspend, ("env", "resume"): env_resume,
 }
 
 

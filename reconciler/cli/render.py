@@ -49,17 +49,38 @@ def workflow_duration(wf: dict, now: float | None = None) -> float | None:
     return (status.get("finishedAtUnix") or now or time.time()) - start
 
 
+SUSPEND_ICON = ("ǁ", "cyan")  # argo get's mark of a suspend node that is waiting
+
+
+def is_suspended(wf: dict) -> bool:
+    """Argo's IsWorkflowSuspended: spec.suspend, or a suspend node still waiting."""
+    if (wf.get("spec") or {}).get("suspend"):
+        return True
+    return any(n.get("type") == N.SUSPEND and n.get("phase") == N.RUNNING
+               for n in ((wf.get("status") or {}).get("nodes") or {}).values())
+
+
+def workflow_status(wf: dict) -> Text:
+    """The STATUS argo's printer shows: `Running (Suspended)`, `Failed (Terminated)`, else the phase."""
+    phase = (wf.get("status") or {}).get("phase") or "Pending"
+    shown = phase
+    if phase == N.RUNNING and is_suspended(wf):
+        shown = "Running (Suspended)"
+    elif phase == N.FAILED and (wf.get("spec") or {}).get("shutdown"):
+        shown = "Failed (Terminated)"
+    return Text(shown, style=ICONS.get(phase, ("", ""))[1])
+
+
 def summary(wf: dict) -> Table:
     status = wf.get("status") or {}
     meta = wf["metadata"]
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold")
     grid.add_column()
-    phase = status.get("phase", "Pending")
     rows = [
         ("Name:", meta["name"]),
         ("Namespace:", meta.get("namespace", "")),
-        ("Status:", Text(phase, style=ICONS.get(phase, ("", ""))[1])),
+        ("Status:", workflow_status(wf)),
     ]
     if status.get("message"):
         rows.append(("Message:", status["message"]))
@@ -126,11 +147,20 @@ def tree_children(nodes: dict[str, dict]) -> tuple[list[dict], dict[str, list[di
     return roots, kids
 
 
-def node_tree(wf: dict, now: float | None = None) -> Table:
-    """One row per node, nested like `argo get`'s STEP column (see `tree_children`)."""
+def _artifacts(node: dict) -> str:
+    return ",".join(a.get("name", "") for a in (node.get("outputs") or {}).get("artifacts") or [])
+
+
+def node_tree(wf: dict, now: float | None = None, wide: bool = False) -> Table:
+    """One row per node, nested like `argo get`'s STEP column (see `tree_children`). A waiting suspend
+    node has argo's ǁ mark, a node whose outputs came from the memoization cache says `(memoized)`.
+    `wide` adds argo's ARTIFACTS column, and EXITCODE where argo has Kubernetes' RESOURCESDURATION and
+    NODENAME."""
     nodes = (wf.get("status") or {}).get("nodes") or {}
     table = Table(box=None, padding=(0, 2), show_edge=False)
-    for col in ("STEP", "TEMPLATE", "PODNAME", "DURATION", "MESSAGE"):
+    columns = ("STEP", "TEMPLATE", "PODNAME", "DURATION", "ARTIFACTS", "MESSAGE", "EXITCODE") if wide else \
+        ("STEP", "TEMPLATE", "PODNAME", "DURATION", "MESSAGE")
+    for col in columns:
         table.add_column(col, no_wrap=col != "MESSAGE")
     roots, tree = tree_children(nodes)
     now = now or time.time()
@@ -139,15 +169,25 @@ def node_tree(wf: dict, now: float | None = None) -> Table:
     def walk(node: dict, prefix: str, last: bool, depth: int) -> None:
         shown.add(node["id"])
         icon, colour = ICONS.get(node["phase"], ("?", ""))
+        if node["type"] == N.SUSPEND and node["phase"] == N.RUNNING:
+            icon, colour = SUSPEND_ICON
         branch = "" if depth == 0 else ("└─" if last else "├─")
         # Step groups add nothing a reader needs beyond their children, as in argo's output.
         label = Text(prefix + branch)
         label.append(icon, style=colour)
         label.append(" " + node["displayName"])
+        if (node.get("memoizationStatus") or {}).get("hit"):
+            label.append(" (memoized)", style="dim")
         start = node.get("startedAtUnix")
         end = node.get("finishedAtUnix") or now
         dur = human_duration(end - start) if start and node["type"] == N.POD else ""
-        table.add_row(label, node.get("templateName", ""), node.get("podName", ""), dur, node.get("message", "") or "")
+        cells = [label, node.get("templateName", ""), node.get("podName", ""), dur]
+        if wide:
+            cells.append(_artifacts(node))
+        cells.append(node.get("message", "") or "")
+        if wide:
+            cells.append(str((node.get("outputs") or {}).get("exitCode", "")))
+        table.add_row(*cells)
         kids = [k for k in tree.get(node["id"], []) if k["id"] not in shown]
         child_prefix = prefix + ("" if depth == 0 else ("  " if last else "│ "))
         for i, kid in enumerate(kids):
@@ -162,26 +202,43 @@ def node_tree(wf: dict, now: float | None = None) -> Table:
     return table
 
 
-def workflow_view(wf: dict) -> Group:
-    return Group(summary(wf), Text(""), node_tree(wf))
+def workflow_view(wf: dict, wide: bool = False) -> Group:
+    return Group(summary(wf), Text(""), node_tree(wf, wide=wide))
 
 
-def workflows_table(items: list[dict]) -> Table:
+def parameters_string(wf: dict, limit: int = 50) -> str:
+    """argo list -o wide's PARAMETERS: name=value of the workflow's arguments, long values cut."""
+    spec = (wf.get("status") or {}).get("storedWorkflowTemplateSpec") or wf.get("spec") or {}
+    out = []
+    for p in (spec.get("arguments") or {}).get("parameters") or []:
+        if "value" in p:
+            value = str(p["value"])
+            out.append(f"{p.get('name')}={value if len(value) <= limit else value[:limit - 18] + '...' + value[-15:]}")
+    return ",".join(out)
+
+
+def workflows_table(items: list[dict], wide: bool = False) -> Table:
+    """`reconciler list`; `wide` (whole workflows, with nodes) adds argo's P/R/C and PARAMETERS."""
+    from reconciler.listing import pod_counts
+
     table = Table(box=None, padding=(0, 2), show_edge=False)
-    for col in ("NAME", "NAMESPACE", "STATUS", "AGE", "DURATION", "PROGRESS", "MESSAGE"):
+    columns = ["NAME", "NAMESPACE", "STATUS", "AGE", "DURATION", "PROGRESS", "MESSAGE"]
+    for col in columns + (["P/R/C", "PARAMETERS"] if wide else []):
         table.add_column(col)
     for wf in items:
         status = wf.get("status") or {}
-        phase = status.get("phase", "Pending")
-        table.add_row(
+        cells = [
             wf["metadata"]["name"],
             wf["metadata"].get("namespace", ""),
-            Text(phase, style=ICONS.get(phase, ("", ""))[1]),
+            workflow_status(wf),
             age(wf["metadata"].get("creationTimestamp")),
             human_duration(workflow_duration(wf)),
             status.get("progress", ""),
             status.get("message", ""),
-        )
+        ]
+        if wide:
+            cells += ["/".join(str(n) for n in pod_counts(wf)), parameters_string(wf)]
+        table.add_row(*cells)
     return table
 
 
@@ -197,3 +254,21 @@ def objects_table(items: list[dict], extra: list[tuple[str, object]] = ()) -> Ta
         table.add_row(meta["name"], meta.get("namespace", ""), age(meta.get("creationTimestamp")),
                       *[str(fn(obj)) for _, fn in extra])
     return table
+
+
+def details_grid(rows: list[tuple[str, object]]) -> Table:
+    """`Label:  value` lines, as `argo cron get` and `argo template get` print an object."""
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold", no_wrap=True)
+    grid.add_column()
+    for label, value in rows:
+        grid.add_row(label, value)
+    return grid
+
+
+def management_rows(obj: dict) -> list[tuple[str, str]]:
+    """Where a git-managed object comes from (nothing for one a person manages)."""
+    from reconciler.ownership import git_source
+
+    source = git_source(obj)
+    return [] if source is None else [("Managed by:", f"git: {source.describe()}")]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from reconciler.limits import current as current_limits
+from reconciler.limits import setting
 from reconciler.spec.expressions.templating import substitute
 
 
@@ -16,8 +18,26 @@ def has_loop(call: dict) -> bool:
     return "withItems" in call or "withParam" in call or "withSequence" in call
 
 
-def expand_items(call: dict, scope: dict) -> list[Any]:
+def _check_count(what: str, count: int) -> None:
+    limit = current_limits().loop_items
+    if count > limit:
+        raise LoopError(f"{what} makes {count} items, over the limit of {limit} ({setting('loop_items')})")
+
+
+def expand_items(call: dict, scope: dict, nodes: int = 0) -> list[Any]:
+    """The loop's items; LoopError when there are too many, or when they would bring the workflow
+    (which has `nodes` nodes so far) over limits.workflow_nodes."""
+    items = _items(call, scope)
+    limit = current_limits().workflow_nodes
+    if nodes + len(items) > limit:
+        raise LoopError(f"{len(items)} more items would give the workflow {nodes + len(items)} nodes, over the "
+                        f"limit of {limit} ({setting('workflow_nodes')})")
+    return items
+
+
+def _items(call: dict, scope: dict) -> list[Any]:
     if "withItems" in call:
+        _check_count("withItems", len(call["withItems"]))
         return [_substitute_item(item, scope) for item in call["withItems"]]
     if "withParam" in call:
         raw = substitute(str(call["withParam"]), scope)
@@ -27,6 +47,7 @@ def expand_items(call: dict, scope: dict) -> list[Any]:
             raise LoopError(f"withParam value could not be parsed as a JSON list: {raw[:200]}") from exc
         if not isinstance(items, list):
             raise LoopError(f"withParam value is not a JSON list: {raw[:200]}")
+        _check_count("withParam", len(items))
         return items
     seq = call["withSequence"]
     return _sequence(seq, scope)
@@ -55,11 +76,12 @@ def _sequence(seq: dict, scope: dict) -> list[str]:
         raise LoopError("withSequence: only one of count or end can be defined")
     start = start or 0
     if count is not None:
-        values = list(range(start, start + count))
+        values = range(start, start + count)
     elif end is not None:
-        values = list(range(start, end + 1)) if end >= start else list(range(start, end - 1, -1))
+        values = range(start, end + 1) if end >= start else range(start, end - 1, -1)
     else:
         raise LoopError("withSequence: either count or end must be defined")
+    _check_count("withSequence", len(values))  # before any list of them is made
     fmt = seq.get("format")
     if fmt:
         try:

@@ -50,9 +50,25 @@ class MemoMixin:
         try:
             entry = json.loads(raw)
             created = N.parse_rfc3339(entry.get("creationTimestamp")) or 0.0
-        except (ValueError, TypeError):
+        except (ValueError, TypeError, AttributeError):
             return memo, None
+        if not _valid_outputs(entry.get("outputs")):
+            return memo, None  # a ConfigMap anyone may edit: an entry of another shape is a miss
         max_age = memoize.get("maxAge")
         if max_age and self.clock() - created > parse_duration(str(max_age)):
             return memo, None
         return memo, entry.get("outputs") or {}
+
+
+def _valid_outputs(outputs: object) -> bool:
+    """Outputs as a node records them: lists of named objects (an exit code and a result as text)."""
+    if outputs is None:
+        return True
+    if not isinstance(outputs, dict):
+        return False
+    for kind in ("parameters", "artifacts"):
+        items = outputs.get(kind) or []
+        if not isinstance(items, list) or not all(isinstance(i, dict) and isinstance(i.get("name"), str)
+                                                  for i in items):
+            return False
+    return all(isinstance(outputs.get(k, ""), str) for k in ("result", "exitCode"))

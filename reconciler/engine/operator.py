@@ -16,7 +16,7 @@ from reconciler.engine.actions import PodFinished, ReleaseLocks, RunPod, SaveMem
 from reconciler.engine.controls import ControlsMixin
 from reconciler.engine.frames import Frame, RootFrame
 from reconciler.engine.memoization import MemoMixin, call_key
-from reconciler.engine.outputs import pod_outputs, publish_globals
+from reconciler.engine.outputs import bound_outputs, outputs_size, pod_outputs, publish_globals
 from reconciler.engine.replay import Replay
 from reconciler.engine.scope import InputError, global_scope, resolve_inputs, template_scope
 from reconciler.engine.templates import (
@@ -41,6 +41,8 @@ LockGate = Callable[[str, dict], "str | None"]
 
 
 class Operator(ControlsMixin, MemoMixin):
+    outputs_kept: int | None = None  # bytes of outputs in the nodes, counted once on first need
+
     def __init__(
         self,
         wf: dict,
@@ -107,6 +109,10 @@ class Operator(ControlsMixin, MemoMixin):
             return
         tmpl = self.resolver.get(TemplateContext(node.get("templateScope", LOCAL)), node["templateName"])
         outputs, phase, message = pod_outputs(tmpl, event)
+        if self.outputs_kept is None:
+            self.outputs_kept = sum(outputs_size(n.get("outputs")) for n in self.nodes.values())
+        outputs, phase, message = bound_outputs(self.outputs_kept, outputs, phase, message)
+        self.outputs_kept += outputs_size(outputs)
         if event.started_at:
             node["startedAt"] = N.now_rfc3339(event.started_at)
             node["startedAtUnix"] = event.started_at
@@ -273,7 +279,10 @@ class Operator(ControlsMixin, MemoMixin):
                 return self._memo_hit(kind, name, display, ctx, tmpl, inputs, owner, parent_id, boundary_id,
                                       recorded, rec.get("outputs") or {})
         elif tmpl.get("memoize"):
-            memo, hit = self._memo_lookup(tmpl["memoize"], scope)
+            try:
+                memo, hit = self._memo_lookup(tmpl["memoize"], scope)
+            except (ExpressionError, ValueError) as exc:
+                return self._error_node(name, display, ctx, f"memoize: {exc}", owner, parent_id, boundary_id)
             if hit is not None:
                 return self._memo_hit(kind, name, display, ctx, tmpl, inputs, owner, parent_id, boundary_id,
                                       {**memo, "hit": True}, hit)
@@ -307,7 +316,10 @@ class Operator(ControlsMixin, MemoMixin):
                 node["message"] = "Workflow suspended"
                 self.held_suspends[node["id"]] = (tmpl, scope)
                 return node["id"]
-            self._start_suspend(node["id"], tmpl, scope)
+            try:
+                self._start_suspend(node["id"], tmpl, scope)
+            except (ExpressionError, ValueError) as exc:
+                self.complete(node["id"], N.ERROR, f"suspend.duration: {exc}", None)
             return node["id"]
         node_type = N.STEPS if kind == "steps" else N.DAG
         node = self.create_node(name, display, node_type, owner=owner, parent_id=parent_id,
@@ -351,12 +363,16 @@ class Operator(ControlsMixin, MemoMixin):
             arguments = _substitute_arguments(call.get("arguments") or {}, full)
             inputs = resolve_inputs(tmpl, arguments, full, self.configmaps)
         except (TemplateNotFound, InputError, ExpressionError, KeyError) as exc:
-            node = self.create_node(name, display, N.SKIPPED, owner=owner, parent_id=parent_id,
-                                    boundary_id=boundary_id, tmpl=None, ctx=ctx, phase=N.PENDING)
-            self.complete(node["id"], N.ERROR, str(exc), None)
-            return node["id"]
+            return self._error_node(name, display, ctx, str(exc), owner, parent_id, boundary_id)
         return self.execute(name, display, new_ctx, tmpl, inputs, owner=owner,
                             parent_id=parent_id, boundary_id=boundary_id)
+
+    def _error_node(self, name, display, ctx, message: str, owner, parent_id, boundary_id) -> str:
+        """A call that cannot start: a node that ends in Error with `message`, as Argo records one."""
+        node = self.create_node(name, display, N.SKIPPED, owner=owner, parent_id=parent_id,
+                                boundary_id=boundary_id, tmpl=None, ctx=ctx, phase=N.PENDING)
+        self.complete(node["id"], N.ERROR, message, None)
+        return node["id"]
 
     def _create_pod(self, name, display, ctx, tmpl, inputs, scope, owner, parent_id, boundary_id) -> str:
         node = self.create_node(name, display, N.POD, owner=owner, parent_id=parent_id,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from reconciler.engine import nodes as N
 from reconciler.engine.actions import PodFinished
+from reconciler.limits import current as current_limits
+from reconciler.limits import human, setting
 
 
 def pod_outputs(tmpl: dict, event: PodFinished) -> tuple[dict, str, str]:
@@ -43,6 +45,25 @@ def pod_outputs(tmpl: dict, event: PodFinished) -> tuple[dict, str, str]:
     if event.artifact_errors and phase == N.SUCCEEDED:
         phase, message = N.ERROR, "; ".join(event.artifact_errors)
     return outputs, phase, message
+
+
+def outputs_size(outputs: dict | None) -> int:
+    """What a node's outputs cost the status: its result and parameter values (characters)."""
+    if not outputs:
+        return 0
+    params = outputs.get("parameters") or []
+    return len(outputs.get("result") or "") + sum(len(str(p.get("value") or "")) for p in params)
+
+
+def bound_outputs(kept: int, outputs: dict, phase: str, message: str) -> tuple[dict, str, str]:
+    """A finished pod's outputs, unless they would bring what the workflow keeps (`kept`) over
+    limits.workflow_output_bytes: then the pod is an Error and keeps only its exit code."""
+    limit, size = current_limits().workflow_output_bytes, outputs_size(outputs)
+    if kept + size <= limit:
+        return outputs, phase, message
+    slim = {k: v for k, v in outputs.items() if k == "exitCode"}
+    return slim, N.ERROR, (f"this step's outputs ({human(size)}) would bring the workflow's kept outputs to "
+                           f"{human(kept + size)}, over the {human(limit)} limit ({setting('workflow_output_bytes')})")
 
 
 def publish_globals(status: dict, outputs: dict) -> bool:

@@ -79,10 +79,14 @@ def build_workflow(
     return obj
 
 
-def store_lookup(store: ObjectStore) -> Callable[[str, str, str], dict | None]:
-    def lookup(kind: str, namespace: str, name: str) -> dict | None:
+def store_lookup(store: ObjectStore, default_namespace: str | None = None) -> Callable[[str, str, str], dict | None]:
+    """Finds deployed templates. `default_namespace` is where a document that names no namespace of
+    its own will be stored (`-n`), so its references resolve there, not in no namespace at all."""
+    def lookup(kind: str, namespace: str | None, name: str) -> dict | None:
+        if kind == "ClusterWorkflowTemplate":
+            namespace = ""
         try:
-            return store.get(kind, "" if kind == "ClusterWorkflowTemplate" else namespace, name)
+            return store.get(kind, namespace or default_namespace, name)
         except NotFound:
             return None
 

@@ -51,6 +51,11 @@ class SidecarSpec:
     env: dict[str, str] = field(default_factory=dict)
 
 
+# What an executor knows a running job by. Node ids are unique within one workflow only: the same
+# workflow name in two namespaces gives the same ids, so the namespace is part of the key.
+JobKey = tuple[str, str]  # (namespace, node id)
+
+
 @dataclass
 class PodJob:
     node_id: str
@@ -74,6 +79,10 @@ class PodJob:
     timeout: float | None = None  # seconds
     scratch_dir: Path
 
+    @property
+    def key(self) -> JobKey:
+        return self.namespace, self.node_id
+
 
 @dataclass
 class PodResult:
@@ -87,6 +96,12 @@ class PodResult:
     output_artifacts: dict[str, Path | None]
     started_at: float
     finished_at: float
+    _: KW_ONLY
+    namespace: str  # with node_id, the job's key: a result is matched to its job by both
+
+    @property
+    def key(self) -> JobKey:
+        return self.namespace, self.node_id
 
 
 def exit_message(exit_code: int) -> str:
@@ -107,7 +122,7 @@ def error_result(job: PodJob, phase: str, message: str, started: float | None = 
     except OSError:
         pass
     return PodResult(job.node_id, phase, None, message, "", log_path, dict.fromkeys(job.output_parameter_paths),
-                     {a.name: None for a in job.output_artifacts}, started or now, now)
+                     {a.name: None for a in job.output_artifacts}, started or now, now, namespace=job.namespace)
 
 
 class Executor(ABC):
@@ -121,7 +136,7 @@ class Executor(ABC):
         """Begin running ``job``. Problems starting it are reported as a result, not raised."""
 
     @abstractmethod
-    def kill(self, node_id: str, reason: str = "") -> None:
+    def kill(self, key: JobKey, reason: str = "") -> None:
         """Kill the job's whole process group and sidecars; its result says Failed + reason."""
 
     @abstractmethod
@@ -129,8 +144,8 @@ class Executor(ABC):
         """Wait up to ``timeout`` s for at least one result; return every result not yet returned."""
 
     @abstractmethod
-    def running(self) -> set[str]:
-        """Node ids started and not yet returned by ``poll``."""
+    def running(self) -> set[JobKey]:
+        """Keys of the jobs started and not yet returned by ``poll``."""
 
     @abstractmethod
     def close(self) -> None:

@@ -14,7 +14,7 @@ from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
-from .base import ERROR, SUCCEEDED, Executor, PodJob, PodResult
+from .base import ERROR, SUCCEEDED, Executor, JobKey, PodJob, PodResult
 
 _DEVNULL = Path(os.devnull)  # a readable, empty "log" that costs no file per job
 
@@ -33,6 +33,7 @@ def succeeded(job: PodJob, stdout: str = "") -> PodResult:
         output_artifacts={a.name: None for a in job.output_artifacts},
         started_at=now,
         finished_at=now,
+        namespace=job.namespace,
     )
 
 
@@ -53,15 +54,16 @@ class InProcessExecutor(Executor):
         except Exception as exc:  # noqa: BLE001 - func is user code: report it as a pod error
             result = PodResult(job.node_id, ERROR, None, f"{type(exc).__name__}: {exc}", "", _DEVNULL,
                                dict.fromkeys(job.output_parameter_paths),
-                               {a.name: None for a in job.output_artifacts}, time.time(), time.time())
+                               {a.name: None for a in job.output_artifacts}, time.time(), time.time(),
+                               namespace=job.namespace)
         with self._cond:
-            if job.node_id in self._running:
-                raise ValueError(f"node {job.node_id} is already running")
-            self._running.add(job.node_id)
+            if job.key in self._running:
+                raise ValueError(f"node {job.node_id} is already running in namespace {job.namespace}")
+            self._running.add(job.key)
             self._done.append(result)
             self._cond.notify()
 
-    def kill(self, node_id: str, reason: str = "") -> None:
+    def kill(self, key: JobKey, reason: str = "") -> None:
         # Every job has already finished by the time start() returns: nothing to kill.
         return None
 
@@ -72,10 +74,10 @@ class InProcessExecutor(Executor):
             out = list(self._done)
             self._done.clear()
             for r in out:
-                self._running.discard(r.node_id)
+                self._running.discard(r.key)
         return out
 
-    def running(self) -> set[str]:
+    def running(self) -> set[JobKey]:
         with self._cond:
             return set(self._running)
 

@@ -12,8 +12,10 @@ kills the step when the *thread* that forked it exits, so spawning from a short-
 worker thread would kill steps at random.
 
 Logs: stdout and stderr are separate pipes read by the supervisor; each chunk is appended to the
-combined log as it arrives (arrival order, as a container runtime records them) and stdout is
-also kept in memory for ``outputs.result`` (so a step printing gigabytes costs that much memory).
+combined log as it arrives (arrival order, as a container runtime records them), up to
+``limits.log_bytes``, after which one truncation line is written and the rest dropped while the
+step keeps running. Only the last ``limits.result_bytes`` (+1) of stdout stay in memory, for
+``outputs.result``, which keeps Argo's tail of stdout.
 When the main process exits its whole process group is killed, like Argo killing the pod, so
 background children cannot outlive the step. Needs Linux >= 5.3 (pidfd_open).
 """
@@ -36,12 +38,16 @@ from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from reconciler import paths
+from reconciler.limits import TooLarge, current, human
+
 from .base import (
     DEADLINE_MESSAGE,
     ERROR,
     FAILED,
     SUCCEEDED,
     Executor,
+    JobKey,
     PodJob,
     PodResult,
     error_result,
@@ -85,7 +91,10 @@ class _Run:
     pidfd: int = -1
     fds: dict[int, bool] = field(default_factory=dict)  # pipe read end -> is stdout
     log_fd: int = -1
-    out: list[bytes] = field(default_factory=list)
+    out: bytearray = field(default_factory=bytearray)  # the tail of stdout, at most result cap + 1 bytes
+    out_total: int = 0  # stdout bytes seen
+    log_written: int = 0
+    log_truncated: bool = False
     err_head: bytes = b""
     exit_code: int | None = None
     kill_reason: str | None = None
@@ -165,18 +174,19 @@ class LocalProcessExecutor(Executor):
                             "not a private view of /", why)
         self.isolation = "bwrap" if self._bwrap else "tmpdir"
         self.kill_grace = kill_grace
+        self._limits = current()
         self._shim = PythonShim(python or sys.executable)
         self._base_env = {k: os.environ[k] for k in _INHERITED if k in os.environ}
         self._base_env.setdefault("PATH", _DEFAULT_PATH)
         self._lock = threading.Lock()
-        self._running: set[str] = set()
+        self._running: set[JobKey] = set()
         self._results: queue.SimpleQueue[_Run | PodResult] = queue.SimpleQueue()
         self._commands: deque[tuple] = deque()
         self._wake = os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)
         self._devnull = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
         self._sel = selectors.EpollSelector()
         self._sel.register(self._wake, selectors.EVENT_READ, None)
-        self._runs: dict[str, _Run] = {}  # supervisor thread only
+        self._runs: dict[JobKey, _Run] = {}  # supervisor thread only
         self._timers: list[tuple[float, int, str, _Run]] = []
         self._seq = itertools.count()
         self._closed = False  # no more start(); guarded by _lock
@@ -190,9 +200,9 @@ class LocalProcessExecutor(Executor):
         with self._lock:
             if self._closed:
                 raise RuntimeError("executor is closed")
-            if job.node_id in self._running:
-                raise ValueError(f"node {job.node_id} is already running")
-            self._running.add(job.node_id)
+            if job.key in self._running:
+                raise ValueError(f"node {job.node_id} is already running in namespace {job.namespace}")
+            self._running.add(job.key)
         try:
             run = self._prepare(job)
         except Exception as exc:  # bad input artifact, unwritable scratch: the pod never started
@@ -201,8 +211,8 @@ class LocalProcessExecutor(Executor):
             return
         self._send("start", run)
 
-    def kill(self, node_id: str, reason: str = "") -> None:
-        self._send("kill", node_id, reason)
+    def kill(self, key: JobKey, reason: str = "") -> None:
+        self._send("kill", key, reason)
 
     def poll(self, timeout: float) -> list[PodResult]:
         try:
@@ -216,10 +226,10 @@ class LocalProcessExecutor(Executor):
                 break
         results = [x if isinstance(x, PodResult) else self._collect(x) for x in items]
         with self._lock:
-            self._running.difference_update(r.node_id for r in results)
+            self._running.difference_update(r.key for r in results)
         return results
 
-    def running(self) -> set[str]:
+    def running(self) -> set[JobKey]:
         with self._lock:
             return set(self._running)
 
@@ -266,7 +276,7 @@ class LocalProcessExecutor(Executor):
             label = sc.name if _SAFE_NAME.fullmatch(sc.name) else str(i)
             sc_argv = sc_view.argv(list(sc.command) + list(sc.args), job.volumes)
             sidecars.append(_Sidecar(sc.name, sc_argv, self._env(sc_view, sc.env), sc_view.cwd,
-                                     scratch / f"sidecar-{label}.log"))
+                                     paths.under(scratch, f"sidecar-{label}.log")))
         return _Run(job=job, view=view, argv=view.argv(command, job.volumes), env=self._env(view, job.env),
                     log_path=scratch / "main.log", sidecars=sidecars)
 
@@ -365,7 +375,7 @@ class LocalProcessExecutor(Executor):
             os.set_blocking(fd, False)
             self._sel.register(fd, selectors.EVENT_READ, (run, False))
         self._sel.register(run.pidfd, selectors.EVENT_READ, (run, True))
-        self._runs[run.job.node_id] = run
+        self._runs[run.job.key] = run
         if run.job.timeout is not None:
             self._timer(run.job.timeout, "deadline", run)
 
@@ -387,7 +397,7 @@ class LocalProcessExecutor(Executor):
             _killpg(run.proc.pid, signal.SIGKILL)
             run.proc.wait()
         self._kill_sidecars(run)
-        self._runs.pop(run.job.node_id, None)
+        self._runs.pop(run.job.key, None)
         run.done = True
 
     def _timer(self, delay: float, kind: str, run: _Run) -> None:
@@ -404,15 +414,31 @@ class LocalProcessExecutor(Executor):
             os.close(fd)
             del run.fds[fd]
             return False
-        try:
-            os.write(run.log_fd, data)
-        except OSError as exc:  # e.g. disk full: keep the step running and stdout complete
-            log.warning("cannot write log of %s: %s", run.job.node_id, exc)
+        self._log(run, data)
         if run.fds[fd]:
-            run.out.append(data)
+            run.out_total += len(data)
+            run.out += data
+            keep = self._limits.result_bytes + 1  # + the final newline Argo trims
+            if len(run.out) > keep:
+                del run.out[:len(run.out) - keep]
         elif len(run.err_head) < _ERR_HEAD:
             run.err_head += data[: _ERR_HEAD - len(run.err_head)]
         return True
+
+    def _log(self, run: _Run, data: bytes) -> None:
+        """Append to the step's log up to the log cap; past it, one truncation line and nothing more."""
+        if run.log_truncated:
+            return
+        room = self._limits.log_bytes - run.log_written
+        if len(data) > room:
+            run.log_truncated = True
+            data = data[:room] + (f"\n[reconciler] log truncated: over the {human(self._limits.log_bytes)} limit "
+                                  "(limits.logBytes); further output of this step is dropped\n").encode()
+        try:
+            os.write(run.log_fd, data)
+            run.log_written += len(data)
+        except OSError as exc:  # e.g. disk full: keep the step running and stdout complete
+            log.warning("cannot write log of %s: %s", run.job.node_id, exc)
 
     def _signal(self, run: _Run, sig: int) -> None:
         for proc in [run.proc, *(sc.proc for sc in run.sidecars)]:
@@ -443,6 +469,10 @@ class LocalProcessExecutor(Executor):
                     pass
             rc = run.proc.wait()
             run.exit_code = 128 - rc if rc < 0 else rc  # killed by signal N -> 128+N, as containers report
+            if self._result_cut(run) and not run.log_truncated:
+                self._log(run, f"[reconciler] stdout is {human(run.out_total)}, more than outputs.result keeps "
+                               f"({human(self._limits.result_bytes)}, limits.resultBytes): only its end was kept, "
+                               "as Argo does\n".encode())
         finally:
             # Whatever happened, release everything and deliver a result so the engine never waits forever.
             # A pipe still open here is held by an escaped grandchild: stop listening to it.
@@ -470,17 +500,35 @@ class LocalProcessExecutor(Executor):
         arts: dict[str, Path | None] = {}
         try:
             for name, path in job.output_parameter_paths.items():
-                params[name] = run.view.read_param(path)
+                try:
+                    params[name] = run.view.read_param(path)
+                except TooLarge as exc:
+                    raise TooLarge(f"outputs.parameters.{name}: {path}: {exc}") from None
             out_dir = job.scratch_dir / "outputs"
             for i, spec in enumerate(job.output_artifacts):
                 safe = spec.name if _SAFE_NAME.fullmatch(spec.name) and spec.name not in (".", "..") else str(i)
                 out_dir.mkdir(exist_ok=True)
-                dest = out_dir / safe
+                dest = paths.under(out_dir, safe)
                 arts[spec.name] = dest if run.view.copy_out(spec.path, dest) else None
-        except OSError as exc:
-            phase, message = ERROR, f"collecting outputs failed: {exc}"
+        except (OSError, TooLarge) as exc:
+            phase, message = ERROR, str(exc) if isinstance(exc, TooLarge) else f"collecting outputs failed: {exc}"
             params = {**dict.fromkeys(job.output_parameter_paths), **params}
             arts = {**{a.name: None for a in job.output_artifacts}, **arts}
         run.view.finish()
-        return PodResult(job.node_id, phase, code, message, b"".join(run.out).decode("utf-8", errors="replace"),
-                         run.log_path, params, arts, run.started_at, run.finished_at)
+        return PodResult(job.node_id, phase, code, message, self._result_text(run), run.log_path, params, arts,
+                         run.started_at, run.finished_at, namespace=job.namespace)
+
+    def _result_cut(self, run: _Run) -> bool:
+        return run.out_total - run.out.endswith(b"\n") > self._limits.result_bytes
+
+    def _result_text(self, run: _Run) -> str:
+        """Stdout for outputs.result: Argo's last `result_bytes` after the one trimmed final newline."""
+        out, cap = bytes(run.out), self._limits.result_bytes
+        newline = out.endswith(b"\n")
+        body = out[:-1] if newline else out
+        if self._result_cut(run):
+            body = body[-cap:]
+            for _ in range(3):  # do not start with half a UTF-8 character
+                if body and body[0] & 0xC0 == 0x80:
+                    body = body[1:]
+        return (body + b"\n" * newline).decode("utf-8", errors="replace")

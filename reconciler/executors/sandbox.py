@@ -34,6 +34,9 @@ import tempfile
 import threading
 from pathlib import Path
 
+from reconciler.limits import current as current_limits
+from reconciler.limits import too_large
+
 from .base import Volume
 
 log = logging.getLogger(__name__)
@@ -191,10 +194,16 @@ def copy_merged(upper: Path | None, lower: Path | None, dest: Path) -> None:
 
 
 def _read_param(p: Path) -> str | None:
+    limit = current_limits().output_parameter_bytes
     try:
-        data = p.read_bytes()
+        # Never more than the cap (+ a final newline): it may be /dev/zero; and never wait on a FIFO.
+        with open(os.open(p, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC), "rb") as f:
+            data = f.read(limit + 2)
+            size = os.fstat(f.fileno()).st_size
     except OSError:  # missing, a directory, unreadable: Argo has no value either
         return None
+    if len(data.removesuffix(b"\n")) > limit:
+        raise too_large("the value", size if size >= len(data) else None, limit, "output_parameter_bytes")
     text = data.decode("utf-8", errors="replace")
     # Argo's executor trims exactly one trailing newline "for user convenience".
     return text.removesuffix("\n")

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from reconciler import metrics
 from reconciler.engine import nodes as N
+from reconciler.names import object_name
 from reconciler.store.base import ObjectStore
 from reconciler.store.errors import AlreadyExists, Conflict, NotFound
 
@@ -48,11 +49,12 @@ def requests_for(sync: dict | None, namespace: str) -> list[LockRequest]:
     semaphores = list(sync.get("semaphores") or []) + ([sync["semaphore"]] if sync.get("semaphore") else [])
     for m in mutexes:
         ns = m.get("namespace") or namespace
-        out.append(LockRequest(ns, f"mutex.{m['name']}", f"mutex {m['name']}"))
+        out.append(LockRequest(ns, object_name(f"mutex.{m['name']}"), f"mutex {m['name']}"))
     for s in semaphores:
         ref = s["configMapKeyRef"]
         ns = s.get("namespace") or namespace
-        out.append(LockRequest(ns, f"semaphore.{ref['name']}.{ref['key']}", f"semaphore {ref['name']}/{ref['key']}",
+        out.append(LockRequest(ns, object_name(f"semaphore.{ref['name']}.{ref['key']}"),
+                               f"semaphore {ref['name']}/{ref['key']}",
                                size_ref=(ref["name"], ref["key"])))
     return sorted(set(out), key=lambda r: (r.namespace, r.name))
 

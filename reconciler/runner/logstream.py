@@ -9,13 +9,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from reconciler.engine import nodes as N
-from reconciler.runner.pods import log_path, run_dir
+from reconciler.runner.pods import log_path, run_dir, scratch_stem
 from reconciler.store.base import ObjectStore
 from reconciler.store.errors import NotFound
 
 FINISHED = (N.SUCCEEDED, N.FAILED, N.ERROR)
 POLL = 0.25  # seconds between looks at a followed workflow
-CHUNK = 1 << 16
+CHUNK = 1 << 16  # read at a time; also the longest line sent whole (a longer one is sent in pieces,
+# as Docker splits log lines at 16 KiB), so memory stays bounded whatever the step printed
 
 
 def pod_nodes(wf: dict, node: str | None) -> list[dict]:
@@ -28,7 +29,7 @@ def pod_nodes(wf: dict, node: str | None) -> list[dict]:
 
 def running_log(home: Path, namespace: str, workflow: str, node_id: str) -> Path | None:
     """The newest scratch main.log of a pod (a pod started again after a restart gets a new one)."""
-    pattern = str(run_dir(home, namespace, workflow) / f"{glob.escape(node_id)}-*" / "main.log")
+    pattern = str(run_dir(home, namespace, workflow) / f"{glob.escape(scratch_stem(node_id))}-*" / "main.log")
     found = glob.glob(pattern)
     return Path(max(found, key=lambda p: int(Path(p).parent.name.rsplit("-", 1)[-1] or 0))) if found else None
 
@@ -43,6 +44,8 @@ class _Tail:
         self.done = False
 
     def read(self, path: Path | None, final: bool) -> Iterator[str]:
+        """The new lines of `path`, one string per chunk read (not per line: a log of a million
+        short lines must not cost a million sends)."""
         if path is not None:
             try:
                 with open(path, "rb") as f:
@@ -50,18 +53,23 @@ class _Tail:
                     while chunk := f.read(CHUNK):
                         self.offset += len(chunk)
                         *lines, self.partial = (self.partial + chunk).split(b"\n")
-                        for line in lines:
-                            yield self._line(line)
+                        if len(self.partial) >= CHUNK:  # a line without end: send what there is
+                            lines.append(self.partial)
+                            self.partial = b""
+                        if lines:
+                            yield self._lines(lines)
             except FileNotFoundError:
                 pass
         if final:
             if self.partial:
-                yield self._line(self.partial)
+                yield self._lines([self.partial])
                 self.partial = b""
             self.done = True
 
-    def _line(self, raw: bytes) -> str:
-        return f"{self.prefix}{raw.decode('utf-8', errors='replace')}\n"
+    def _lines(self, raw: list[bytes]) -> str:
+        if not self.prefix:
+            return b"\n".join(raw).decode("utf-8", errors="replace") + "\n"
+        return "".join(f"{self.prefix}{line.decode('utf-8', errors='replace')}\n" for line in raw)
 
 
 class LogNotFound(LookupError):

@@ -18,14 +18,15 @@ from pathlib import Path
 from reconciler import metrics
 from reconciler.artifacts.base import ArtifactRepository
 from reconciler.engine import nodes as N
-from reconciler.engine.actions import KillPod, ReleaseLocks, RunPod, SaveMemo
+from reconciler.engine.actions import KillPod, PodFinished, ReleaseLocks, RunPod, SaveMemo
 from reconciler.engine.operator import Operator
 from reconciler.engine.resubmission import MEMOIZED_FROM, prior_results
 from reconciler.engine.submission import store_lookup
-from reconciler.executors.base import Executor, PodResult
+from reconciler.executors.base import Executor, JobKey, PodResult
 from reconciler.executors.local import reap_orphans
-from reconciler.runner import leases
+from reconciler.runner import crashes, leases
 from reconciler.runner.controls import SHUTDOWN_MESSAGES, apply_controls
+from reconciler.runner.letting_go import POLL_SECONDS, Key, LettingGo, key_of, log_fields
 from reconciler.runner.locks import LockManager, holder_is_stale, namespace_cap, requests_for
 from reconciler.runner.patching import status_patch
 from reconciler.runner.pods import build_job, finished_event, run_dir, save_memo
@@ -34,22 +35,11 @@ from reconciler.store.errors import Conflict, NotFound
 
 log = logging.getLogger(__name__)
 
-POLL_SECONDS = 0.2
 SCAN_SECONDS = 2.0
 RETRY_LOCKS_SECONDS = 1.0
-Key = tuple[str, str]
 
 
-def _ctx(key: Key, node: str | None = None) -> dict:
-    """The fields a JSON log line carries for a workflow (see logs.py)."""
-    return {"namespace": key[0], "workflow": key[1], **({"node": node} if node else {})}
-
-
-def _key(obj: dict) -> Key:
-    return obj["metadata"].get("namespace", "default"), obj["metadata"]["name"]
-
-
-class WorkflowRunner:
+class WorkflowRunner(LettingGo):
     def __init__(
         self,
         store: ObjectStore,
@@ -61,6 +51,7 @@ class WorkflowRunner:
         identity: str | None = None,
         lease_seconds: float = leases.DEFAULT_SECONDS,
         max_running: int | None = None,
+        max_deaths: int = crashes.DEFAULT_MAX_DEATHS,
     ) -> None:
         self.store = store
         self.executor = executor
@@ -70,14 +61,17 @@ class WorkflowRunner:
         self.identity = identity or leases.my_identity()
         self.lease_seconds = lease_seconds
         self.max_running = max_running
+        self.max_deaths = max_deaths              # see crashes.py; 0: never give up
+        self.driving: set[Key] = set()            # workflows whose `driving` annotation names us
         self.lookup = store_lookup(store)
         self.ops: dict[Key, Operator] = {}
         self.rv: dict[Key, str] = {}
         self.renewed: dict[Key, float] = {}
         self.waiting: set[Key] = set()            # owned, not yet admitted (caps, workflow locks)
         self.meta_patch: dict[Key, dict] = {}     # annotation changes to send with the next write
-        self.op_of_node: dict[str, Operator] = {}
-        self.jobs: dict[str, RunPod] = {}
+        # By (namespace, node id): node ids repeat across namespaces (same workflow name).
+        self.op_of_node: dict[JobKey, Operator] = {}
+        self.jobs: dict[JobKey, RunPod] = {}
         self.locks = LockManager(store, lambda holder: holder_is_stale(holder, self.ops, self.store))
         self.serving = False
         self.draining = False
@@ -106,19 +100,33 @@ class WorkflowRunner:
             return None  # Argo's controller runs this namespace's workflows; we only read them
         if not leases.claimable(obj, self.identity, self.clock()):
             return None
-        patch = {"metadata": {"annotations": self.claim_patch()}}
+        annotations = self.claim_patch()
+        replaying = (obj.get("status") or {}).get("phase") == N.RUNNING
+        if replaying:
+            # Replaying is risky too: say we drive it before starting, and count the runner that
+            # died driving it (crashes.py).
+            counts = crashes.death_counts(obj, self.identity)
+            limit = crashes.over_limit(obj, counts, self.max_deaths)
+            if limit is not None:
+                self._give_up(key, obj, *limit)
+                return None
+            annotations.update({crashes.DRIVING: self.identity, crashes.DEATHS: crashes.deaths_annotation(counts)})
         try:
-            meta = self.store.patch("Workflow", namespace, name, patch,
+            meta = self.store.patch("Workflow", namespace, name, {"metadata": {"annotations": annotations}},
                                     resource_version=obj["metadata"]["resourceVersion"], return_object=False)
         except (Conflict, NotFound):
             return None
         obj["metadata"] = meta["metadata"]
         self.rv[key] = meta["metadata"]["resourceVersion"]
         self.renewed[key] = self.clock()
-        return self._take_over(obj)
+        if replaying:
+            self.driving.add(key)
+        with self.guard(key):
+            return self._take_over(obj)
+        return None
 
     def _take_over(self, obj: dict) -> Operator:
-        key = _key(obj)
+        key = key_of(obj)
         op = Operator(obj, lookup=self.lookup, configmaps=self.configmaps(key[0]), clock=self.clock)
         op.gate = lambda node_id, tmpl: self.locks.acquire(
             f"{key[0]}/{key[1]}/{node_id}", requests_for(tmpl.get("synchronization"), key[0]))
@@ -128,7 +136,7 @@ class WorkflowRunner:
                 op.prior = prior_results(self.store.get("Workflow", key[0], original), self.lookup)
             except NotFound:
                 log.warning("workflow %s/%s: %s was deleted; nothing to reuse", key[0], key[1], original,
-                            extra=_ctx(key))
+                            extra=log_fields(key))
         self.ops[key] = op
         phase = op.status.get("phase")
         if not phase or phase == N.PENDING:
@@ -139,9 +147,12 @@ class WorkflowRunner:
             killed = reap_orphans(run_dir(self.home, *key))
             if killed:
                 log.info("workflow %s/%s: killed %d process group(s) left by a previous runner", *key, killed,
-                         extra=_ctx(key))
-            log.info("workflow %s/%s: resumed from its recorded status", *key, extra=_ctx(key))
+                         extra=log_fields(key))
+            log.info("workflow %s/%s: resumed from its recorded status", *key, extra=log_fields(key))
             op.resume_from_status()
+            counts = crashes.death_counts(obj, self.identity)
+            if counts.pop(crashes.WHOLE, None):  # the replay itself went through this time
+                self.meta_patch.setdefault(key, {})[crashes.DEATHS] = crashes.deaths_annotation(counts)
             self._apply_controls(op, obj)
             self.flush(op)
         return op
@@ -169,7 +180,7 @@ class WorkflowRunner:
         op.status.pop("message", None)
         op.start()
         metrics.observe_workflow_started(key[0], op.wf["metadata"].get("creationTimestamp"), self.clock())
-        log.info("workflow %s/%s: started", *key, extra=_ctx(key))
+        log.info("workflow %s/%s: started", *key, extra=log_fields(key))
         self._apply_controls(op, op.wf)
         self.flush(op)
         return True
@@ -177,7 +188,7 @@ class WorkflowRunner:
     def _apply_controls(self, op: Operator, obj: dict) -> None:
         done = apply_controls(op, obj, draining=self.draining)
         if done:
-            self.meta_patch.setdefault(_key(op.wf), {}).update(done)
+            self.meta_patch.setdefault(key_of(op.wf), {}).update(done)
 
     # ---- lookups the engine needs ----------------------------------------------------------------
     def configmaps(self, namespace: str) -> Callable[[str], dict | None]:
@@ -189,7 +200,7 @@ class WorkflowRunner:
 
     # ---- driving ---------------------------------------------------------------------------------
     def adopt(self, wf: dict) -> Operator | None:
-        return self.claim(*_key(wf))
+        return self.claim(*key_of(wf))
 
     def run(self, namespace: str, name: str, *, on_change: Callable[[dict], None] | None = None,
             stop: threading.Event | None = None) -> dict:
@@ -239,30 +250,37 @@ class WorkflowRunner:
             self._last_lock_retry = now
             for key in sorted(self.waiting, key=self._created):
                 if key in self.ops:
-                    changed |= self._admit(key)
-            for op in list(self.ops.values()):
-                op.retry_lock_waiters()
-        for op in list(self.ops.values()):
-            for key in op.due_timers(now):
-                op.on_timer(key)
-                changed = True
-            if op.dirty or op.status_dirty:
-                changed = True
-            self.flush(op)
+                    with self.guard(key):
+                        changed |= self._admit(key)
+            for key, op in list(self.ops.items()):
+                with self.guard(key):
+                    op.retry_lock_waiters()
+        for key, op in list(self.ops.items()):
+            with self.guard(key):
+                for timer in op.due_timers(now):
+                    op.on_timer(timer)
+                    changed = True
+                if op.dirty or op.status_dirty:
+                    changed = True
+                self.flush(op)
         return changed
 
     def _feed(self, results: list[PodResult]) -> None:
         for result in results:
-            op = self.op_of_node.pop(result.node_id, None)
-            action = self.jobs.pop(result.node_id, None)
-            if op is None or _key(op.wf) not in self.ops:
+            op = self.op_of_node.pop(result.key, None)
+            action = self.jobs.pop(result.key, None)
+            if op is None or key_of(op.wf) not in self.ops:
                 continue
-            event = finished_event(self.home, self.artifacts, op.wf["metadata"], action, result, self._log_dirs)
-            op.on_pod_finished(event)
-            log.debug("workflow %s/%s: node %s %s", *_key(op.wf), result.node_id, event.phase,
-                      extra=_ctx(_key(op.wf), result.node_id))
-            if event.started_at and event.finished_at:
-                metrics.observe_node_finished(_key(op.wf)[0], event.phase, event.finished_at - event.started_at)
+            with self.guard(key_of(op.wf)):
+                self._feed_one(op, action, result)
+
+    def _feed_one(self, op: Operator, action: RunPod | None, result: PodResult) -> None:
+        event = finished_event(self.home, self.artifacts, op.wf["metadata"], action, result, self._log_dirs)
+        op.on_pod_finished(event)
+        log.debug("workflow %s/%s: node %s %s", *key_of(op.wf), result.node_id, event.phase,
+                  extra=log_fields(key_of(op.wf), result.node_id))
+        if event.started_at and event.finished_at:
+            metrics.observe_node_finished(key_of(op.wf)[0], event.phase, event.finished_at - event.started_at)
 
     def _idle(self, timeout: float) -> list[PodResult]:
         if timeout > 0:
@@ -297,7 +315,8 @@ class WorkflowRunner:
                 seen.add(key)
         for key in seen:
             if key in self.ops:
-                changed |= self._refresh(self.ops[key])
+                with self.guard(key):
+                    changed |= self._refresh(self.ops[key])
             else:
                 changed |= self.claim(*key) is not None
         return changed
@@ -309,7 +328,7 @@ class WorkflowRunner:
             return
         now = self.clock()
         for obj in self.store.list_brief("Workflow"):
-            key = _key(obj)
+            key = key_of(obj)
             if key in self.ops or (obj.get("status") or {}).get("phase") in (N.SUCCEEDED, N.FAILED, N.ERROR):
                 continue
             if leases.claimable(obj, self.identity, now):
@@ -317,7 +336,7 @@ class WorkflowRunner:
 
     def _refresh(self, op: Operator) -> bool:
         """Re-read an owned workflow after someone else wrote it. False if it is no longer ours."""
-        key = _key(op.wf)
+        key = key_of(op.wf)
         try:
             obj = self.store.get("Workflow", *key)
         except NotFound:
@@ -337,41 +356,26 @@ class WorkflowRunner:
         self._apply_controls(op, obj)
         return True
 
-    def _drop(self, key: Key, why: str) -> None:
-        op = self.ops.pop(key, None)
-        self.waiting.discard(key)
-        self.rv.pop(key, None)
-        self.meta_patch.pop(key, None)
-        if op is None:
-            return
-        log.warning("workflow %s/%s: no longer driven here (%s)", *key, why, extra=_ctx(key))
-        prefix = f"{key[0]}/{key[1]}"
-        for holder in [h for h in self.locks.held if h == prefix or h.startswith(prefix + "/")]:
-            # Not ours to free any more; forgetting them lets a dead new owner's holds be seen as stale.
-            del self.locks.held[holder]
-        for node_id in list(op.running_pods):
-            self.executor.kill(node_id, why)
-            self.op_of_node.pop(node_id, None)
-        if why == "deleted":
-            self.locks.release(f"{key[0]}/{key[1]}")
-            for node_id in list(op.locked):
-                self.locks.release(f"{key[0]}/{key[1]}/{node_id}")
-
     # ---- persisting, then acting -----------------------------------------------------------------
     def flush(self, op: Operator) -> None:
-        key = _key(op.wf)
+        key = key_of(op.wf)
         if key not in self.ops:
             return
         now = self.clock()
         renew = now - self.renewed.get(key, 0.0) >= self.lease_seconds / 3
         done = op.finished and not op.running_pods
         for _ in range(5):
-            if not (op.dirty or op.status_dirty or renew or done or key in self.meta_patch):
+            # Steps about to start or running: the write before they start says who drives them.
+            driving = bool(op.running_pods) and not done
+            flip = driving != (key in self.driving)
+            if not (op.dirty or op.status_dirty or renew or done or flip or key in self.meta_patch):
                 break
             patch = status_patch(op) if (op.dirty or op.status_dirty) else {}
             annotations = dict(self.meta_patch.get(key, {}))
+            if flip:
+                annotations[crashes.DRIVING] = self.identity if driving else None
             if done:
-                annotations.update(leases.released_annotations())
+                annotations.update({**crashes.released(), crashes.DEATHS: None})
             elif renew:
                 annotations.update(leases.lease_annotations(self.identity, now, self.lease_seconds))
             if annotations:
@@ -388,6 +392,8 @@ class WorkflowRunner:
                 return
             self.rv[key] = meta["metadata"]["resourceVersion"]
             self.renewed[key] = now
+            if flip:
+                (self.driving.add if driving else self.driving.discard)(key)
             self.meta_patch.pop(key, None)
             op.dirty.clear()
             op.status_dirty = False
@@ -402,56 +408,18 @@ class WorkflowRunner:
             if isinstance(action, RunPod):
                 if self.draining:
                     continue  # recorded as running; the next runner starts it (at least once)
-                job = build_job(self.home, self.artifacts, op.wf["metadata"], action)
-                self.jobs[action.node_id] = action
-                self.op_of_node[action.node_id] = op
+                try:
+                    job = build_job(self.home, self.artifacts, op.wf["metadata"], action)
+                except (OSError, ValueError) as exc:  # a bad path or input artifact: this pod fails, not the runner
+                    op.on_pod_finished(PodFinished(action.node_id, N.ERROR, f"{type(exc).__name__}: {exc}"))
+                    continue
+                self.jobs[job.key] = action
+                self.op_of_node[job.key] = op
                 self.executor.start(job)
             elif isinstance(action, KillPod):
-                self.executor.kill(action.node_id, action.reason)
+                self.executor.kill((ns, action.node_id), action.reason)
             elif isinstance(action, SaveMemo):
                 save_memo(self.store, ns, action, self.clock())
             elif isinstance(action, ReleaseLocks):
                 self.locks.release(f"{ns}/{op.name}/{action.node_id}")
                 self._released = True
-
-    def _finish(self, key: Key, op: Operator) -> None:
-        status = op.status
-        if status.get("startedAtUnix") and status.get("finishedAtUnix"):
-            seconds = status["finishedAtUnix"] - status["startedAtUnix"]
-            metrics.observe_workflow_finished(key[0], status["phase"], seconds)
-        log.info("workflow %s/%s: %s%s", *key, status.get("phase"),
-                 f": {status['message']}" if status.get("message") else "", extra=_ctx(key))
-        self.ops.pop(key, None)
-        self.rv.pop(key, None)
-        self.renewed.pop(key, None)
-        self.locks.release(f"{key[0]}/{key[1]}")
-        for node_id in list(op.locked):
-            self.locks.release(f"{key[0]}/{key[1]}/{node_id}")
-        self._released = True
-
-    # ---- stopping --------------------------------------------------------------------------------
-    def drain(self, grace: float = 10.0) -> None:
-        """SIGTERM: start nothing new, give running pods `grace` seconds, save state, let go.
-
-        Pods still running after the grace period are killed and stay recorded as running, so the
-        next runner runs them again (the at-least-once rule) rather than recording a kill."""
-        self.draining = True
-        for op in self.ops.values():
-            op.set_suspended(True)
-        deadline = time.monotonic() + grace
-        while self.executor.running() and time.monotonic() < deadline:
-            self._feed(self.executor.poll(min(POLL_SECONDS, max(0.0, deadline - time.monotonic()))))
-            for op in list(self.ops.values()):
-                self.flush(op)
-        for op in list(self.ops.values()):
-            self.flush(op)
-        self.executor.close()
-        for key, op in list(self.ops.items()):
-            if op.finished:
-                continue
-            try:
-                self.store.patch("Workflow", *key, {"metadata": {"annotations": leases.released_annotations()}},
-                                 resource_version=self.rv.get(key), return_object=False)
-            except (Conflict, NotFound):
-                pass
-        self.ops.clear()

@@ -10,21 +10,48 @@ import shutil
 import time
 from pathlib import Path
 
+from reconciler import paths
+from reconciler.artifacts import LocalArtifactRepository
 from reconciler.artifacts.base import ArtifactRepository
+from reconciler.config import artifacts_path
 from reconciler.engine import nodes as nodes_mod
 from reconciler.engine.actions import PodFinished, RunPod, SaveMemo
 from reconciler.executors.base import InputFile, OutputArtifactSpec, PodJob, PodResult, SidecarSpec, Volume
 from reconciler.store.base import ObjectStore
 from reconciler.store.errors import AlreadyExists, NotFound
 
+# Every path here goes through paths.under: names come from input, and a long one must not make
+# the daemon fail with ENAMETOOLONG (it maps to a short hashed folder instead).
+_NS_DIGITS = 20  # room for the "-<time_ns>" a scratch folder name ends with
+
 
 def log_path(home: Path, namespace: str, workflow: str, node_id: str) -> Path:
     """Where a pod's log is kept once it has finished."""
-    return Path(home) / "logs" / namespace / workflow / f"{node_id}.log"
+    return paths.under(home, "logs", namespace, workflow, f"{node_id}.log")
 
 
 def run_dir(home: Path, namespace: str, workflow: str) -> Path:
-    return Path(home) / "runs" / namespace / workflow
+    return paths.under(home, "runs", namespace, workflow)
+
+
+def scratch_stem(node_id: str) -> str:
+    """The start of every scratch folder name of a node (`<stem>-<time_ns>`): logstream finds them by it."""
+    return paths.component(node_id, reserve=_NS_DIGITS + 1)
+
+
+def volume_dir(home: Path, namespace: str, workflow: str, volume: str) -> Path:
+    return paths.under(home, "volumes", namespace, workflow, volume)
+
+
+def delete_workflow_files(home: Path, namespace: str, workflow: str) -> None:
+    """A workflow's logs, scratch space, volumes and artifacts: what `delete` and cron history remove."""
+    try:
+        folders = [paths.under(home, sub, namespace, workflow) for sub in ("logs", "runs", "volumes")]
+    except paths.PathEscape:
+        return  # a name stored before names were checked: nothing of it can be under home
+    for folder in folders:
+        shutil.rmtree(folder, ignore_errors=True)
+    LocalArtifactRepository(artifacts_path(Path(home))).delete_prefix(f"{namespace}/{workflow}/")
 
 
 def save_memo(store: ObjectStore, namespace: str, action: SaveMemo, now: float) -> None:
@@ -55,10 +82,10 @@ def build_job(home: Path, artifacts: ArtifactRepository, wf_meta: dict, action: 
     meta = wf_meta
     ns = meta.get("namespace", "default")
     # The executor creates the scratch directory; only inputs need it earlier.
-    scratch = run_dir(home, ns, meta["name"]) / f"{action.node_id}-{time.time_ns()}"
+    scratch = paths.under(run_dir(home, ns, meta["name"]), f"{scratch_stem(action.node_id)}-{time.time_ns()}")
     inputs = []
     for art in action.input_artifacts:
-        dest = scratch / "inputs" / art["name"]
+        dest = paths.under(scratch, "inputs", art["name"])
         dest.parent.mkdir(parents=True, exist_ok=True)
         if "raw" in art:
             dest.write_text(art["raw"].get("data", ""))
@@ -69,7 +96,7 @@ def build_job(home: Path, artifacts: ArtifactRepository, wf_meta: dict, action: 
     env = {e["name"]: str(e.get("value", "")) for e in body.get("env", []) or [] if "value" in e}
     volumes = []
     for mount in body.get("volumeMounts", []) or []:
-        host = Path(home) / "volumes" / ns / meta["name"] / mount["name"]
+        host = volume_dir(home, ns, meta["name"], mount["name"])
         host.mkdir(parents=True, exist_ok=True)
         volumes.append(Volume(host, mount["mountPath"], bool(mount.get("readOnly"))))
     return PodJob(

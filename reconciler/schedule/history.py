@@ -8,11 +8,9 @@ are never touched.
 from __future__ import annotations
 
 import logging
-import shutil
 from pathlib import Path
 
-from reconciler.artifacts import LocalArtifactRepository
-from reconciler.config import artifacts_path
+from reconciler.runner.pods import delete_workflow_files
 from reconciler.store.base import ObjectStore
 from reconciler.store.errors import NotFound
 
@@ -20,9 +18,6 @@ from .policy import is_finished
 from .triggers import CronSpec, parse_time
 
 log = logging.getLogger(__name__)
-
-# Where a workflow keeps data besides its store object (the CLI's `delete` removes the same).
-_WORKFLOW_DIRS = ("logs", "runs", "volumes")
 
 
 def delete_workflow_data(store: ObjectStore, home: Path | str | None, namespace: str, name: str) -> bool:
@@ -35,10 +30,7 @@ def delete_workflow_data(store: ObjectStore, home: Path | str | None, namespace:
     except NotFound:
         found = False
     if home is not None:
-        home = Path(home)
-        for sub in _WORKFLOW_DIRS:
-            shutil.rmtree(home / sub / namespace / name, ignore_errors=True)
-        LocalArtifactRepository(artifacts_path(home)).delete_prefix(f"{namespace}/{name}/")
+        delete_workflow_files(Path(home), namespace, name)
     return found
 
 

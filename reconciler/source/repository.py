@@ -21,6 +21,10 @@ from pathlib import Path
 import git
 from git.exc import BadName, GitCommandError
 
+from reconciler import paths
+from reconciler.limits import current as current_limits
+from reconciler.limits import too_large
+
 from .credentials import Credentials, CredentialsError, from_environment, git_environment, split_url
 
 log = logging.getLogger("reconciler.source")
@@ -62,7 +66,7 @@ def cache_dir(home: Path, url: str) -> Path:
     url = split_url(normalize_url(url))[0]
     stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", redact(url).rstrip("/").rsplit("/", 1)[-1]).strip("-") or "repo"
     digest = hashlib.sha256(url.encode()).hexdigest()[:10]
-    return Path(home) / "sources" / f"{stem.removesuffix('.git')}-{digest}.git"
+    return paths.under(home, "sources", f"{stem.removesuffix('.git')}-{digest}.git")
 
 
 def _legacy_cache_dir(home: Path, url: str) -> Path:
@@ -195,13 +199,16 @@ class GitSource:
                     "author": str(commit.author), "date": commit.committed_datetime.isoformat()}
 
     def read(self, sha: str, path: str) -> bytes | None:
-        """One file of a commit, or None when it is absent."""
+        """One file of a commit, or None when it is absent; TooLarge over limits.file_bytes."""
         with self._lock:
             try:
                 item = self.repo.commit(sha).tree / path
             except KeyError:
                 return None
-            return item.data_stream.read() if item.type == "blob" else None
+            if item.type != "blob":
+                return None
+            _check_size(item.size)
+            return item.data_stream.read()
 
     def blob_shas(self, sha: str, folder: str = "") -> dict[str, str]:
         """path -> blob sha, without reading contents (cheap: lets callers reuse parsed files)."""
@@ -214,9 +221,26 @@ class GitSource:
                     return {}
             return {item.path: item.hexsha for item in tree.traverse() if item.type == "blob"}
 
-    def read_blob(self, blob_sha: str) -> bytes:
+    def blob_sizes(self, sha: str, folder: str = "") -> dict[str, int]:
+        """path -> size of every blob under `folder`, from one `git ls-tree -l`: nothing is loaded."""
         with self._lock:
-            return self.repo.odb.stream(bytes.fromhex(blob_sha)).read()
+            out = self.repo.git.ls_tree("-r", "-l", "-z", sha, *(["--", folder] if folder else []))
+        sizes = {}
+        for entry in out.split("\0"):
+            meta, _, path = entry.partition("\t")
+            parts = meta.split()
+            if len(parts) == 4 and parts[1] == "blob":
+                sizes[path] = int(parts[3])
+        return sizes
+
+    def read_blob(self, blob_sha: str, size: int | None = None) -> bytes:
+        """A blob's content; TooLarge over limits.file_bytes, told from its `size` (as blob_sizes gave
+        it) or the object's header before anything is loaded (a 50 MB YAML file would otherwise be
+        read and parsed on every pass)."""
+        with self._lock:
+            binsha = bytes.fromhex(blob_sha)
+            _check_size(self.repo.odb.info(binsha).size if size is None else size)
+            return self.repo.odb.stream(binsha).read()
 
     def default_branch(self) -> str | None:
         """The remote's HEAD branch, when the remote says (local and most hosted remotes do)."""
@@ -228,6 +252,25 @@ class GitSource:
                 return None
         match = re.search(r"ref:\s+refs/heads/(\S+)\s+HEAD", out)
         return match.group(1) if match else None
+
+    def resolve(self, ref: str) -> str | None:
+        """The commit `ref` names: a fetched branch, a commit already here, or else any ref or sha the
+        remote has (HEAD of a CI checkout, refs/pull/1/head, a tag), fetched for the occasion."""
+        if not ref or ref.startswith("-") or ":" in ref or len(ref) > 256 or any(c.isspace() for c in ref):
+            return None  # never an option to git, never a refspec of the caller's making
+        found = self.head(ref)
+        if found is None and re.fullmatch(r"[0-9a-fA-F]{7,64}", ref) and self.has_commit(ref):
+            found = self.repo.commit(ref).hexsha
+        if found is not None:
+            return found
+        with self._lock:
+            try:
+                # --update-shallow: a CI checkout is often shallow, and so is our copy of it.
+                self.repo.git.fetch("origin", "--no-tags", "--update-shallow", f"+{ref}:refs/reconciler/resolved",
+                                    env=self._git_env(), kill_after_timeout=FETCH_TIMEOUT)
+                return self.repo.commit("refs/reconciler/resolved").hexsha
+            except (GitCommandError, BadName, ValueError):
+                return None
 
     # ---- promotion -------------------------------------------------------------------------------
     def is_ancestor(self, older: str, newer: str) -> bool:
@@ -244,11 +287,41 @@ class GitSource:
                 raise SourceError(f"push to {self.display_url} {branch} failed: "
                                   f"{_first_error_line(str(exc.stderr or '')) or exc}") from None
 
+    def tree_of(self, sha: str) -> str:
+        with self._lock:
+            return self.repo.commit(sha).tree.hexsha
+
+    def commit_tree(self, tree_of: str, parent: str, message: str) -> str:
+        """A new commit whose tree is `tree_of`'s and whose only parent is `parent` (not pushed).
+
+        The author is whoever git's configuration names; without one, "reconciler", so a machine
+        with no git identity can still roll back (the message names what was done).
+        """
+        env = self._git_env()
+        with self._lock:
+            try:
+                self.repo.git.var("GIT_AUTHOR_IDENT")
+                self.repo.git.var("GIT_COMMITTER_IDENT")
+            except GitCommandError:
+                env.update({f"GIT_{who}_{what}": value for who in ("AUTHOR", "COMMITTER")
+                            for what, value in (("NAME", "reconciler"), ("EMAIL", "reconciler@localhost"))})
+            try:
+                return self.repo.git.commit_tree(f"{tree_of}^{{tree}}", "-p", parent, "-m", message, env=env).strip()
+            except GitCommandError as exc:
+                raise SourceError(f"cannot create the commit: {_first_error_line(str(exc.stderr or '')) or exc}") \
+                    from None
+
     def close(self) -> None:
         with self._lock:
             if self._repo is not None:
                 self._repo.close()
                 self._repo = None
+
+
+def _check_size(size: int) -> None:
+    limit = current_limits().file_bytes
+    if size > limit:
+        raise too_large("the file", size, limit, "file_bytes")
 
 
 def _first_error_line(stderr: str) -> str:

@@ -17,6 +17,8 @@ from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from yaml.resolver import Resolver
 
+from reconciler.limits import TooLarge, check_file_size
+
 from .problems import Problem, SpecError
 
 ARGO_API_VERSION = "argoproj.io/v1alpha1"
@@ -337,8 +339,11 @@ def read_text_file(path: str | Path) -> str:
     """A YAML file's text; SpecError (file:1: (file): ...) when it cannot be read or is not UTF-8."""
     name = str(path)
     try:
+        check_file_size(path)
         # utf-8-sig: editors on Windows like to prepend a byte-order mark.
         return Path(path).read_text(encoding="utf-8-sig")
+    except TooLarge as exc:
+        raise SpecError([Problem(name, 1, "(file)", str(exc))]) from None
     except UnicodeDecodeError as exc:
         raise SpecError([Problem(name, 1, "(file)", f"not UTF-8 text: {exc.reason}")]) from None
     except OSError as exc:

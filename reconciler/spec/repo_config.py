@@ -61,6 +61,15 @@ class RepoConfig:
     def environment(self, name: str) -> EnvironmentConfig | None:
         return self.environments.get(name)
 
+    def select(self, name: str | None) -> list[EnvironmentConfig]:
+        """Every environment, or only `name`; KeyError naming the known ones when it is not defined."""
+        if name is None:
+            return list(self.environments.values())
+        if name not in self.environments:
+            known = ", ".join(self.environments) or "none"
+            raise KeyError(f"no environment {name!r} in {self.filename} (known: {known})")
+        return [self.environments[name]]
+
 
 def _text(value: Any) -> str:
     if isinstance(value, bool):

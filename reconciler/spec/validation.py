@@ -17,6 +17,8 @@ from typing import Any
 from jsonschema import Draft202012Validator, ValidationError, validators
 from referencing import Registry, Resource
 
+from reconciler import names
+
 from .loading import Document, format_path, json_type, load_file
 from .problems import Problem, SpecError
 from .semantics import TemplateIndex, TemplateLookup, check_semantics
@@ -104,6 +106,10 @@ def _required_alternatives(subschemas: Any) -> list[str] | None:
     return names
 
 
+# The schema's name patterns (common.json objectName, namespaceName) and the rule that explains them.
+_NAME_RULES = {names.SUBDOMAIN_PATTERN: names.dns1123_subdomain, names.LABEL_PATTERN: names.dns1123_label}
+
+
 def _translate(error: ValidationError, doc: Document) -> Iterator[Problem]:
     path = tuple(error.absolute_path)
     kind, value, instance = error.validator, error.validator_value, error.instance
@@ -140,6 +146,10 @@ def _translate(error: ValidationError, doc: Document) -> Iterator[Problem]:
         yield problem(f"expected {value!r}, got {instance!r}")
     elif kind in ("minimum", "maximum"):
         yield problem(f"expected a value {'>=' if kind == 'minimum' else '<='} {value}, got {instance!r}")
+    elif kind in ("pattern", "maxLength") and isinstance(instance, str) and error.schema.get("pattern") in _NAME_RULES:
+        # A name or namespace field: said in Kubernetes' words, as metadata.name is.
+        for message in _NAME_RULES[error.schema["pattern"]](instance):
+            yield problem(f"Invalid value: {json.dumps(instance, ensure_ascii=False)}: {message}")
     elif kind in ("minLength", "minItems"):
         yield problem("must not be empty")
     elif kind == "maxProperties":
@@ -200,6 +210,21 @@ def _duplicate_objects(docs: list[Document]) -> dict[int, Problem]:
     return found
 
 
+def _name_problems(doc: Document) -> list[Problem]:
+    """Names, namespace, labels and annotations checked as Kubernetes (and Argo) check them; the
+    schema has already reported what is not a string or not a map."""
+    meta = doc.obj.get("metadata")
+    if doc.kind not in SCHEMA_FILES or not isinstance(meta, dict):
+        return []
+    strings = {k: meta[k] for k in ("name", "generateName", "namespace") if isinstance(meta.get(k), str)}
+    maps = {k: meta[k] for k in ("labels", "annotations") if isinstance(meta.get(k), dict)}
+    clean = {**strings, **maps}
+    found = names.meta_errors(doc.kind, clean, namespaced=doc.kind != "ClusterWorkflowTemplate")
+    # A missing name is the schema's to report: it says which field the kind requires.
+    return [Problem(doc.filename, doc.line_of(("metadata", *path)), names.field_name(path), message)
+            for path, message in found if not message.startswith("Required value")]
+
+
 def _dedupe(problems: Iterable[Problem]) -> list[Problem]:
     return list(dict.fromkeys(problems))
 
@@ -218,6 +243,7 @@ def validate_documents(docs: list[Document], *, template_lookup: TemplateLookup 
     result: list[Problem] = []
     for doc in docs:
         found = _schema_problems(doc, local_executor)
+        found += _name_problems(doc)
         found += check_semantics(doc, index)
         if id(doc) in duplicates:
             found.append(duplicates[id(doc)])
@@ -238,12 +264,9 @@ def _yaml_files(directory: Path) -> list[Path]:
     return sorted(found)
 
 
-def lint_paths(paths: list[str], *, template_lookup: TemplateLookup | None = None) -> list[Problem]:
-    """Load and validate files and directories (recursively *.yaml/*.yml); every problem of every file.
-
-    All documents are validated as one batch, so a templateRef may point at a template in
-    another file of the same lint run.
-    """
+def collect_files(paths: list[str]) -> tuple[list[Path], list[Problem]]:
+    """The YAML files `lint` reads for `paths` (directories searched recursively, each file once), and a
+    problem per path that does not exist."""
     problems: list[Problem] = []
     files: list[Path] = []
     for raw in paths:
@@ -254,8 +277,18 @@ def lint_paths(paths: list[str], *, template_lookup: TemplateLookup | None = Non
             files.append(path)
         else:
             problems.append(Problem(str(raw), 1, "(file)", "no such file or directory"))
+    return list(dict.fromkeys(files)), problems
+
+
+def lint_paths(paths: list[str], *, template_lookup: TemplateLookup | None = None) -> list[Problem]:
+    """Load and validate files and directories (recursively *.yaml/*.yml); every problem of every file.
+
+    All documents are validated as one batch, so a templateRef may point at a template in
+    another file of the same lint run.
+    """
+    files, problems = collect_files(paths)
     docs: list[Document] = []
-    for file in dict.fromkeys(files):
+    for file in files:
         try:
             docs.extend(load_file(file))
         except SpecError as exc:

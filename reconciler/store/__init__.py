@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from .base import CLUSTER_SCOPED_KINDS, ObjectStore
-from .errors import AlreadyExists, Conflict, NotFound, StoreError
+from .errors import AlreadyExists, Conflict, Invalid, NotFound, StoreError
 from .merging import make_merge_patch, merge_patch
 from .sqlite import SqliteStore
 
@@ -18,6 +18,7 @@ __all__ = [
     "CLUSTER_SCOPED_KINDS",
     "AlreadyExists",
     "Conflict",
+    "Invalid",
     "NotFound",
     "ObjectStore",
     "SqliteStore",

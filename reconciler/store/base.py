@@ -6,15 +6,15 @@ engine/ and schedule/ only ever see an ObjectStore.
 
 from __future__ import annotations
 
-import secrets
-import string
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from .errors import Conflict, StoreError
+from reconciler import names
+
+from .errors import Conflict, Invalid, StoreError
 
 if TYPE_CHECKING:  # typing.Self is 3.11+, and annotations are never evaluated at runtime here
     from typing_extensions import Self
@@ -23,10 +23,6 @@ CLUSTER_SCOPED_KINDS = {"ClusterWorkflowTemplate"}
 ENGINE_RECONCILER = "reconciler"
 ENGINE_ARGO = "argo"
 DEFAULT_NAMESPACE = "default"
-
-_NAME_ALPHABET = string.ascii_lowercase + string.digits
-# Kubernetes cuts generateName prefixes to this length so the 5 random chars still fit in 63.
-_MAX_GENERATE_PREFIX = 58
 
 
 class ObjectStore(ABC):
@@ -166,6 +162,17 @@ def check_new_object(obj: Any) -> None:
         raise StoreError(f"{obj['kind']} has no metadata")
     if not _nonempty_str(meta.get("name")) and not _nonempty_str(meta.get("generateName")):
         raise StoreError(f"{obj['kind']} has neither metadata.name nor metadata.generateName")
+    check_meta(obj["kind"], meta)
+
+
+def check_meta(kind: str, meta: dict, *, identity: bool = True) -> None:
+    """Raise Invalid unless `meta` obeys Kubernetes' (and Argo's) name and label rules. Without
+    `identity` only labels and annotations are looked at: an update cannot change the name or
+    namespace, which were checked when the object was created."""
+    try:
+        names.check_meta(kind, meta, namespaced=kind not in CLUSTER_SCOPED_KINDS, identity=identity)
+    except names.InvalidName as exc:
+        raise Invalid(str(exc)) from None
 
 
 def object_key(obj: dict) -> tuple[str, str, str]:
@@ -180,7 +187,7 @@ def object_key(obj: dict) -> tuple[str, str, str]:
 
 
 def generated_name(prefix: str) -> str:
-    return prefix[:_MAX_GENERATE_PREFIX] + "".join(secrets.choice(_NAME_ALPHABET) for _ in range(5))
+    return names.generate_name(prefix)
 
 
 def now_timestamp() -> str:

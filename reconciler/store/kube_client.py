@@ -3,8 +3,9 @@
 The official client builds the URL, the credentials (in-cluster service account, KUBECONFIG,
 `--context`) and TLS; answers are read as plain JSON, since the store hands out plain dicts and the
 client's models would cost a conversion both ways. Kubernetes' answers map to the store's errors:
-404 NotFound, 409 AlreadyExists or Conflict, 410 Conflict (history compacted), 422 StoreError with
-the server's message. 429, 5xx and dropped connections are retried with backoff and never fatal.
+404 NotFound, 409 AlreadyExists or Conflict, 410 Conflict (history compacted), 422 Invalid with the
+server's message, 429/5xx still failing after the retries TransientStoreError. 429, 5xx and dropped
+connections are retried with backoff and never fatal.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from urllib.parse import quote
 
 import urllib3
 
-from .errors import AlreadyExists, Conflict, NotFound, StoreError
+from .errors import AlreadyExists, Conflict, Invalid, NotFound, StoreError, TransientStoreError
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +66,7 @@ class KubeApi:
                 data = resp.read()
             except (urllib3.exceptions.HTTPError, OSError) as exc:
                 if attempt == self.max_attempts:
-                    raise StoreError(f"{method} {path}: {exc}") from None
+                    raise TransientStoreError(f"{method} {path}: {exc}") from None
                 self.backoff(attempt, None, f"{method} {path}: {type(exc).__name__}")
                 continue
             status = resp.status
@@ -127,6 +128,10 @@ def error_from_status(code: int, body: Any, what: str) -> StoreError:
         return AlreadyExists(text)
     if code in (409, 410):
         return Conflict(text)
+    if code == 422:
+        return Invalid(text)
+    if code in _RETRIED:  # still failing after the retries
+        return TransientStoreError(f"{text} (HTTP {code})")
     return StoreError(f"{text} (HTTP {code})")
 
 

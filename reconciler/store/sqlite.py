@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from .base import (
     Change,
     ObjectStore,
+    check_meta,
     check_new_object,
     generated_name,
     labels_match,
@@ -29,8 +30,9 @@ from .base import (
     poll_watch,
     raise_if_stale,
 )
-from .errors import AlreadyExists, Conflict, NotFound, StoreError
+from .errors import AlreadyExists, Conflict, DamagedStore, NotFound, StoreError
 from .merging import merge_patch
+from .sqlite_errors import classify, header_problem, opened_here, retrying
 from .sqlite_nodes import (
     MISSING,
     assemble,
@@ -48,6 +50,7 @@ _COMPACT_EVERY = 64  # compaction is a range delete; amortise it instead of payi
 _WATCH_BATCH = 256
 _GENERATE_ATTEMPTS = 20
 
+SCHEMA_VERSION = 1  # meta 'schema': the layout below; `reconciler doctor` checks it
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID",
     """CREATE TABLE IF NOT EXISTS objects (
@@ -62,14 +65,21 @@ _SCHEMA = (
         rv INTEGER PRIMARY KEY, type TEXT NOT NULL, kind TEXT NOT NULL, namespace TEXT NOT NULL,
         name TEXT NOT NULL, body TEXT)""",
     "INSERT OR IGNORE INTO meta VALUES ('rv', 0), ('compacted', 0)",
+    f"INSERT OR IGNORE INTO meta VALUES ('schema', {SCHEMA_VERSION})",
 )
 
 class SqliteStore(ObjectStore):
     """ObjectStore on one SQLite file; `path` ":memory:" gives a private in-memory database."""
 
-    def __init__(self, path: str | os.PathLike, *, event_retention: int = EVENT_RETENTION) -> None:
+    def __init__(self, path: str | os.PathLike, *, event_retention: int = EVENT_RETENTION,
+                 busy_timeout: float = 5.0) -> None:
         self._path = os.fspath(path)
         self._retention = event_retention
+        self._busy_timeout = busy_timeout
+        if self._path != ":memory:":
+            problem = header_problem(self._path, first_open=True)
+            if problem:
+                raise DamagedStore(self._path, problem)
         # One connection behind a lock: SQLite serialises writers anyway, and a single connection is
         # the only way ":memory:" works across threads.
         self._lock = threading.RLock()
@@ -77,27 +87,38 @@ class SqliteStore(ObjectStore):
         self._writes = 0
         self._closed = False
         self._pid = os.getpid()
-        self._conn = self._connect()
+        self._conn = retrying(self._connect)()
+        if self._path != ":memory:":
+            opened_here(self._path)
         # object id -> (rv, parsed body, JSON text of its spec): a status patch then neither parses
         # nor re-encodes a large spec (a 10,000-task DAG) on every engine round.
         self._bodies: dict[int, tuple[int, dict, str | None]] = {}
 
     def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self._path, timeout=5.0, isolation_level=None, check_same_thread=False)
-        conn.execute("PRAGMA busy_timeout = 5000")
-        if self._path != ":memory:":
-            conn.execute("PRAGMA journal_mode = WAL")
-        # WAL + NORMAL: a commit is atomic and survives a process crash; only an OS crash may lose
-        # the last commits, never half of one.
-        conn.execute("PRAGMA synchronous = NORMAL")
-        conn.execute("BEGIN IMMEDIATE")
         try:
-            for statement in _SCHEMA:
-                conn.execute(statement)
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
+            conn = sqlite3.connect(self._path, timeout=self._busy_timeout, isolation_level=None,
+                                   check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise classify(exc, self._path) from exc
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout * 1000)}")
+            if self._path != ":memory:":
+                conn.execute("PRAGMA journal_mode = WAL")
+            # WAL + NORMAL: a commit is atomic and survives a process crash; only an OS crash may lose
+            # the last commits, never half of one.
+            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in _SCHEMA:
+                    conn.execute(statement)
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as exc:
+            conn.close()
+            raise classify(exc, self._path) from exc
         return conn
 
     @contextmanager
@@ -110,6 +131,8 @@ class SqliteStore(ObjectStore):
                 self._pid, self._conn = os.getpid(), self._connect()
             conn = self._conn
             try:
+                if conn.in_transaction:  # left open by an operation cut short (its ROLLBACK failed too)
+                    conn.execute("ROLLBACK")
                 conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
                 try:
                     yield conn
@@ -119,7 +142,9 @@ class SqliteStore(ObjectStore):
                         conn.execute("ROLLBACK")
                     raise
             except sqlite3.Error as exc:
-                raise StoreError(f"sqlite: {exc}") from exc
+                raise classify(exc, self._path) from exc
+            except json.JSONDecodeError as exc:  # only the store writes these rows: a bad one is damage
+                raise DamagedStore(self._path, f"a stored row is not JSON: {exc}") from exc
         if write:
             with self._changed:
                 self._writes += 1
@@ -127,11 +152,13 @@ class SqliteStore(ObjectStore):
 
     # -- reads ---------------------------------------------------------------------------------
 
+    @retrying
     def get(self, kind: str, namespace: str, name: str) -> dict:
         with self._txn(write=False) as conn:
             row = self._row(conn, kind, normalize_namespace(kind, namespace), name)
             return assemble(conn, row[0], json.loads(row[3]))
 
+    @retrying
     def list(
         self, kind: str, namespace: str | None = None, labels: Mapping[str, str] | None = None
     ) -> list[dict]:
@@ -141,6 +168,7 @@ class SqliteStore(ObjectStore):
             # Filter before fetching nodes: the side rows are the expensive part.
             return [assemble(conn, oid, obj) for oid, obj in objs if labels_match(obj, labels)]
 
+    @retrying
     def list_brief(self, kind: str, namespace: str | None = None) -> list[dict]:
         with self._txn(write=False) as conn:
             rows = self._select(conn, "body", kind, namespace)
@@ -152,6 +180,7 @@ class SqliteStore(ObjectStore):
             out.append(obj)
         return out
 
+    @retrying
     def changes(self, since: str | None, kind: str | None = None) -> tuple[list[Change], str]:
         with self._txn(write=False) as conn:
             current, compacted = self._counters(conn)
@@ -165,6 +194,7 @@ class SqliteStore(ObjectStore):
             rows = conn.execute(sql + " AND rv <= ? ORDER BY rv", args + [current]).fetchall()
         return [Change(t, k, ns, n, str(rv)) for rv, t, k, ns, n in rows], str(current)
 
+    @retrying
     def current_version(self) -> str:
         with self._txn(write=False) as conn:
             return str(self._counters(conn)[0])
@@ -190,6 +220,7 @@ class SqliteStore(ObjectStore):
 
     # -- writes --------------------------------------------------------------------------------
 
+    @retrying
     def create(self, obj: dict) -> dict:
         check_new_object(obj)
         obj = copy_json(obj)
@@ -220,8 +251,10 @@ class SqliteStore(ObjectStore):
             self._record(conn, rv, "ADDED", kind, namespace, meta["name"])
         return obj
 
+    @retrying
     def update(self, obj: dict) -> dict:
         kind, namespace, name = object_key(obj)
+        check_meta(kind, obj["metadata"], identity=False)
         obj = copy_json(obj)
         with self._txn(write=True) as conn:
             oid, stored_rv, node_seq, body = self._row(conn, kind, namespace, name)
@@ -231,6 +264,7 @@ class SqliteStore(ObjectStore):
             self._save(conn, oid, rv, replace_nodes(conn, oid, node_seq, nodes), body, obj)
         return obj
 
+    @retrying
     def patch(
         self,
         kind: str,
@@ -262,6 +296,8 @@ class SqliteStore(ObjectStore):
             new = merge_patch(stored, patch, share_patch=True)  # `patch` is our own copy
             new["metadata"] = dict(new["metadata"]) if isinstance(new.get("metadata"), dict) else {}
             new.setdefault("apiVersion", stored["apiVersion"])
+            if isinstance(patch_meta, dict) and ("labels" in patch_meta or "annotations" in patch_meta):
+                check_meta(kind, new["metadata"], identity=False)
             rv = self._stamp(conn, new, stored)
             node_seq = patch_nodes(conn, oid, node_seq, stored, new, node_patch)
             body, spec_text = self._encode_body(new, stored, spec_text)
@@ -281,6 +317,7 @@ class SqliteStore(ObjectStore):
         rest = dumps({k: v for k, v in new.items() if k != "spec"})
         return '{"spec":' + spec_text + "," + rest[1:], spec_text
 
+    @retrying
     def delete(self, kind: str, namespace: str, name: str, resource_version: str | None = None) -> None:
         namespace = normalize_namespace(kind, namespace)
         with self._txn(write=True) as conn:
@@ -360,6 +397,7 @@ class SqliteStore(ObjectStore):
 
         return poll_watch(read, wait, lambda: self._closed, timeout, POLL_INTERVAL)
 
+    @retrying
     def _read_events(
         self, kind: str | None, namespace: str | None, cursor: int, unseen_added: set
     ) -> tuple[list[dict], int, bool]:

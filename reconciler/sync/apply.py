@@ -16,8 +16,8 @@ from reconciler.engine.submission import SubmissionError, build_workflow, store_
 from reconciler.store.base import ObjectStore
 from reconciler.store.errors import Conflict, NotFound, StoreError
 
-from .content import FOREIGN_PREFIXES
-from .model import MANAGER, OWN_PREFIX, Change, Plan, is_managed
+from .content import FOREIGN_PREFIXES, with_override
+from .model import MANAGER, OWN_PREFIX, SUSPEND_OVERRIDE, Change, Plan, is_managed
 
 log = logging.getLogger("reconciler.sync")
 
@@ -47,15 +47,15 @@ def _new_workflow(store: ObjectStore, obj: dict) -> dict:
 
 
 def _replacement(desired: dict, live: dict) -> dict:
-    """The desired object in place of the live one, keeping what others own: status, identity, and
-    annotations controllers wrote."""
-    obj = copy.deepcopy(desired)
+    """The desired object in place of the live one, keeping what others own: status, identity,
+    annotations controllers wrote, and a person's suspend override of a CronWorkflow."""
+    obj = copy.deepcopy(with_override(desired, live))
     meta, live_meta = obj["metadata"], live["metadata"]
     for key in ("uid", "resourceVersion", "creationTimestamp", "generation"):
         if key in live_meta:
             meta[key] = live_meta[key]
     kept = {k: v for k, v in (live_meta.get("annotations") or {}).items()
-            if k.startswith(FOREIGN_PREFIXES) and not k.startswith(OWN_PREFIX)}
+            if (k.startswith(FOREIGN_PREFIXES) and not k.startswith(OWN_PREFIX)) or k == SUSPEND_OVERRIDE}
     meta["annotations"] = {**kept, **(meta.get("annotations") or {})}
     if "status" in live:
         obj["status"] = live["status"]
@@ -79,7 +79,8 @@ def _apply_one(store: ObjectStore, change: Change, result: ApplyResult) -> None:
     elif change.action == "update":
         assert change.desired is not None and change.live is not None
         if apply is not None:
-            apply(change.desired.obj, MANAGER)
+            # A person's suspend override stays (the override annotation is the cron command's own field).
+            apply(with_override(change.desired.obj, change.live), MANAGER)
             return
         live = change.live
         for attempt in range(2):

@@ -16,8 +16,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
+from reconciler.limits import TooLarge, too_large
+from reconciler.limits import current as current_limits
 from reconciler.policy import Policy, default_policies, evaluate, parse_policies
 from reconciler.source import GitSource
+from reconciler.source.folder import FolderSource
 from reconciler.spec import Document, Problem, SpecError, check_submission, load_text, validate_documents
 from reconciler.spec.repo_config import CONFIG_FILES, EnvironmentConfig, parse_config
 
@@ -36,6 +39,7 @@ from .model import (
 LIMITS_CONFIGMAP = "reconciler-limits"
 _YAML = (".yaml", ".yml")
 _BUILD_CACHE_SIZE = 64
+_PARSE_CACHE_SIZE = 4096  # parsed files, by blob and path
 
 
 @dataclass
@@ -56,7 +60,7 @@ def _hidden(path: str) -> bool:
     return any(part.startswith(".") for part in PurePosixPath(path).parts)
 
 
-def _under(path: str, folders: tuple[str, ...]) -> bool:
+def under_folder(path: str, folders: tuple[str, ...]) -> bool:
     return any(path == f or path.startswith(f.rstrip("/") + "/") for f in folders)
 
 
@@ -82,14 +86,16 @@ def override_parameters(obj: dict, parameters: dict[str, str]) -> None:
 def workflow_name(obj: dict, content: dict) -> str:
     """`<name or generateName stem>-<hash of content>`: one run per distinct content, never two."""
     meta = obj.get("metadata") or {}
-    stem = meta.get("name") or (meta.get("generateName") or "workflow").rstrip("-.")
-    return f"{stem[:52]}-{_short_hash(content)}"
+    stem = meta.get("name") or meta.get("generateName") or "workflow"
+    # Cut, then trim: a cut ending in '-' or '.' would make the name invalid. 52 + 11 keeps it
+    # within Argo's 63 characters.
+    return f"{stem[:52].rstrip('-.') or 'workflow'}-{_short_hash(content)}"
 
 
 class Builder:
     """Turns (environment, commit) into desired objects, with caches kept across passes."""
 
-    def __init__(self, source: GitSource, template_lookup: Callable | None = None) -> None:
+    def __init__(self, source: GitSource | FolderSource, template_lookup: Callable | None = None) -> None:
         self.source = source
         self.template_lookup = template_lookup
         self._parsed: dict[str, list[Document] | SpecError] = {}
@@ -137,7 +143,10 @@ class Builder:
         """The environment as the branch's own reconciler.yaml describes it (so settings are promoted
         with the workflows); the branch itself always comes from the config branch."""
         for name in CONFIG_FILES:
-            raw = self.source.read(commit, name)
+            try:
+                raw = self.source.read(commit, name)
+            except TooLarge as exc:
+                return base, [Problem(name, 1, "(file)", str(exc))]
             if raw is None:
                 continue
             try:
@@ -152,19 +161,23 @@ class Builder:
             return EnvironmentConfig(**{**own.__dict__, "branch": base.branch}), []
         return base, []
 
-    def _parse(self, path: str, blob: str) -> list[Document] | SpecError:
+    def _parse(self, path: str, blob: str, size: int | None = None) -> list[Document] | SpecError:
         with self._lock:
             cached = self._parsed.get(blob + path)
         if cached is not None:
             return cached
         try:
-            text = self.source.read_blob(blob).decode("utf-8-sig")
+            text = self.source.read_blob(blob, size).decode("utf-8-sig")
             parsed: list[Document] | SpecError = load_text(text, path)
         except UnicodeDecodeError as exc:
             parsed = SpecError([Problem(path, 1, "(file)", f"not UTF-8 text: {exc.reason}")])
+        except TooLarge as exc:
+            parsed = SpecError([Problem(path, 1, "(file)", str(exc))])
         except SpecError as exc:
             parsed = exc
         with self._lock:
+            if len(self._parsed) >= _PARSE_CACHE_SIZE:  # bounded: every blob ever seen would pile up
+                self._parsed.pop(next(iter(self._parsed)))
             self._parsed[blob + path] = parsed
         return parsed
 
@@ -174,7 +187,7 @@ class Builder:
         folders = tuple(f.strip("/") for f in choice.files)
         blobs = self.source.blob_shas(commit)
         for wanted in folders:
-            matched = sorted(p for p in blobs if p.endswith(_YAML) and _under(p, (wanted,)))
+            matched = sorted(p for p in blobs if p.endswith(_YAML) and under_folder(p, (wanted,)))
             if not matched:
                 result.problems.append(Problem("reconciler.yaml", config.line, "policies.files",
                                                f"policy file or folder {wanted} not found on the branch"))
@@ -184,6 +197,8 @@ class Builder:
                     policies.extend(p for p in parse_policies(text, path) if p.name not in choice.disable)
                 except SpecError as exc:
                     result.problems.extend(exc.problems)
+                except TooLarge as exc:
+                    result.problems.append(Problem(path, 1, "(file)", str(exc)))
         return policies, folders
 
     def _documents(self, config: EnvironmentConfig, commit: str, policy_files: tuple, result: BuildResult) -> list:
@@ -192,10 +207,22 @@ class Builder:
         if config.path and not blobs:
             result.problems.append(Problem("reconciler.yaml", config.line, f"environments.{config.name}.path",
                                            f"folder {config.path} not found on branch {config.branch}"))
-        for path in sorted(blobs):
-            if not path.endswith(_YAML) or _hidden(path) or path in CONFIG_FILES or _under(path, policy_files):
-                continue
-            parsed = self._parse(path, blobs[path])
+        wanted = [p for p in sorted(blobs) if p.endswith(_YAML) and not _hidden(p) and p not in CONFIG_FILES
+                  and not under_folder(p, policy_files)]
+        # Sizes from the tree, checked before anything is read or parsed.
+        all_sizes, limits = self.source.blob_sizes(commit, config.path), current_limits()
+        sizes = {p: all_sizes.get(p, 0) for p in wanted}
+        big = [Problem(p, 1, "(file)", str(too_large("the file", size, limits.file_bytes, "file_bytes")))
+               for p, size in sizes.items() if size > limits.file_bytes]
+        if not big and sum(sizes.values()) > limits.environment_files_bytes:  # many files under the cap add up
+            what = f"the YAML of environment {config.name} ({len(wanted)} files)"
+            big = [Problem(config.path or ".", 1, "(folder)", str(too_large(
+                what, sum(sizes.values()), limits.environment_files_bytes, "environment_files_bytes")))]
+        if big:
+            result.problems.extend(big)
+            return docs
+        for path in wanted:
+            parsed = self._parse(path, blobs[path], sizes[path] or None)
             if isinstance(parsed, SpecError):
                 result.problems.extend(parsed.problems)
             else:

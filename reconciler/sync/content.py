@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from .model import CONTENT_HASH, OWN_PREFIX
+from .model import CONTENT_HASH, OWN_PREFIX, SUSPEND_OVERRIDE
 
 FOREIGN_PREFIXES = (OWN_PREFIX, "workflows.argoproj.io/")
 
@@ -51,6 +51,35 @@ def projected(live: Any, desired: Any) -> Any:
     if isinstance(live, dict) and isinstance(desired, dict):
         return {k: projected(live[k], v) for k, v in desired.items() if k in live}
     return live
+
+
+def suspend_overridden(live: dict | None) -> bool:
+    """Whether `reconciler cron suspend` holds this live CronWorkflow suspended whatever git says."""
+    annotations = ((live or {}).get("metadata") or {}).get("annotations") or {}
+    return live is not None and live.get("kind") == "CronWorkflow" and annotations.get(SUSPEND_OVERRIDE) == "true"
+
+
+def with_override(desired: dict, live: dict | None) -> dict:
+    """Git's object as the live one may differ from it by a person's choice: suspended by override."""
+    if not suspend_overridden(live):
+        return desired
+    return {**desired, "spec": {**(desired.get("spec") or {}), "suspend": True}}
+
+
+def overridden_hash(desired: dict, live: dict) -> str | None:
+    """The content hash git's object has with the live object's override applied (None: no override)."""
+    return content_hash(with_override(desired, live)) if suspend_overridden(live) else None
+
+
+def unoverridden_hashes(live: dict) -> set[str]:
+    """The hashes the live object may have had as git's, before a suspend override set spec.suspend
+    (git's value is unknown: absent, false or true), so an override alone is not counted as an edit."""
+    hashes = {content_hash(live)}
+    if suspend_overridden(live):
+        spec = {k: v for k, v in (live.get("spec") or {}).items() if k != "suspend"}
+        hashes.add(content_hash({**live, "spec": spec}))
+        hashes.update(content_hash({**live, "spec": {**spec, "suspend": value}}) for value in (False, True))
+    return hashes
 
 
 def recorded_hash(obj: dict) -> str | None:

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import difflib
 
+from reconciler.ownership import adoption_hint
 from reconciler.spec import Problem
 from reconciler.store.base import ObjectStore
 from reconciler.store.errors import NotFound
 
-from .content import as_yaml, content_hash, projected, recorded_hash
+from .content import as_yaml, content_hash, overridden_hash, projected, recorded_hash, unoverridden_hashes
 from .model import (
     ENVIRONMENT_LABEL,
+    MANAGED_BY,
     SOURCE_PATH,
     SYNC_KINDS,
     Change,
@@ -37,9 +39,13 @@ def live_objects(store: ObjectStore, environment: str) -> dict[tuple[str, str, s
     return found
 
 
-def unified(live: dict | None, desired: dict | None, name: str) -> str:
-    before, after = as_yaml(live).splitlines(), as_yaml(desired).splitlines()
-    return "\n".join(difflib.unified_diff(before, after, f"live/{name}", f"git/{name}", lineterm="", n=2))
+def unified(live: dict | None, desired: dict | None, name: str, live_name: str | None = None, *,
+            before: str = "live", after: str = "git") -> str:
+    """A unified diff of what git owns of two versions of an object, headed `before/name` and `after/name`
+    (`live_name` when the old version had another name: an edited Workflow file's previous run)."""
+    old, new = as_yaml(live).splitlines(), as_yaml(desired).splitlines()
+    return "\n".join(difflib.unified_diff(old, new, f"{before}/{live_name or name}", f"{after}/{name}", lineterm="",
+                                           n=2))
 
 
 def _update(desired: DesiredObject, live: dict, merging: bool) -> Change | None:
@@ -47,9 +53,9 @@ def _update(desired: DesiredObject, live: dict, merging: bool) -> Change | None:
     # Where the store merges on apply, other writers' extra fields are theirs to keep, not drift.
     actual = content_hash(projected(live, desired.obj) if merging else live)
     recorded = recorded_hash(live)
-    if actual == desired.content_hash:
+    if actual in (desired.content_hash, overridden_hash(desired.obj, live)):
         return None
-    edited = recorded is not None and actual != recorded
+    edited = recorded is not None and (recorded != actual if merging else recorded not in unoverridden_hashes(live))
     if recorded == desired.content_hash:
         reason, drift = "edited out of band", True
     elif edited:
@@ -58,6 +64,18 @@ def _update(desired: DesiredObject, live: dict, merging: bool) -> Change | None:
         reason, drift = "changed in git", False
     return Change("update", kind, ns, name, reason, desired.path, drift,
                   unified(live, desired.obj, f"{kind}/{name}"), desired, live)
+
+
+def previous_run(live: dict[tuple[str, str, str], dict], want: DesiredObject) -> dict | None:
+    """The newest run made from the same Workflow document (same file, same name stem): an edited
+    file is shown as a diff against what it ran last, not as a whole new object."""
+    stem = want.key[2].rsplit("-", 1)[0]
+    runs = [obj for (kind, ns, name), obj in live.items()
+            if kind == "Workflow" and ns == want.key[1] and name.rsplit("-", 1)[0] == stem
+            and (obj["metadata"].get("annotations") or {}).get(SOURCE_PATH) == want.path]
+    if not runs:
+        return None
+    return max(runs, key=lambda o: (o["metadata"].get("creationTimestamp", ""), o["metadata"]["name"]))
 
 
 def plan(
@@ -94,14 +112,19 @@ def plan(
         if conflict:
             result.conflicts.append(conflict)
             continue
+        before = None
         if key in applied:
             reason, drift = "deleted out of band", True
         elif kind == "Workflow":
+            before = previous_run(live, want)
             reason, drift = "new workflow content: runs once", False
+            if before is not None:
+                reason += f" (previous run {before['metadata']['name']})"
         else:
             reason, drift = "new in git", False
+        before_name = f"{kind}/{before['metadata']['name']}" if before is not None else None
         result.changes.append(Change("create", kind, ns, name, reason, want.path, drift,
-                                     unified(None, want.obj, f"{kind}/{name}"), want, None))
+                                     unified(before, want.obj, f"{kind}/{name}", before_name), want, None))
     for key, current in live.items():
         kind, ns, name = key
         if key in wanted or kind == "Workflow":
@@ -109,8 +132,7 @@ def plan(
         path = ((current["metadata"].get("annotations") or {}).get(SOURCE_PATH)) or ""
         result.changes.append(Change("delete", kind, ns, name, "file removed from git (prune)", path, False,
                                      unified(current, None, f"{kind}/{name}"), None, current))
-    order = {k: i for i, k in enumerate(SYNC_KINDS)}
-    result.changes.sort(key=lambda c: (c.action == "delete", order.get(c.kind, 9), c.namespace, c.name))
+    result.sort()
     return result
 
 
@@ -123,7 +145,8 @@ def _conflict(store: ObjectStore, want: DesiredObject, environment: str) -> Prob
     if is_managed(existing):
         owner = (existing["metadata"].get("labels") or {}).get(ENVIRONMENT_LABEL)
         why = f"it is managed by environment {owner}"
-    else:
-        why = "it is not managed by the reconciler (no reconciler.io/managed-by label) and is never touched"
+        return Problem(want.path, want.line, "metadata.name",
+                       f"{kind} {ns}/{name} already exists and {why}; rename one of them")
     return Problem(want.path, want.line, "metadata.name",
-                   f"{kind} {ns}/{name} already exists and {why}; rename one of them or delete the live object")
+                   f"{kind} {ns}/{name} already exists and is not managed by the reconciler (no {MANAGED_BY} "
+                   f"label), so it is never touched; {adoption_hint(kind, ns, name, environment)}")

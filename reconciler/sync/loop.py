@@ -21,6 +21,7 @@ from pathlib import Path
 from reconciler.spec import SpecError
 from reconciler.store.base import ObjectStore
 
+from . import status as status_book
 from .model import EnvironmentResult
 from .reconcile import Reconciler
 
@@ -33,7 +34,8 @@ class SyncLoop:
     def __init__(self, store: ObjectStore, repo: str, home: Path, interval: float = 30.0, *,
                  config_branch: str | None = None) -> None:
         self.interval = float(interval)
-        self.reconciler = Reconciler(store, repo, Path(home), config_branch=config_branch)
+        self.reconciler = Reconciler(store, repo, Path(home), config_branch=config_branch,
+                                     quiet_seconds=status_book.HEARTBEAT_SECONDS)
         self._lock = threading.Lock()  # one pass at a time, whether from the thread or run_pass()
         self._wake = threading.Event()
         self._stopping = threading.Event()

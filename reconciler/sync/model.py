@@ -5,15 +5,20 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from reconciler.limits import human
+from reconciler.ownership import (  # noqa: F401 - the sync's labels, re-exported for its modules
+    CONTENT_HASH,
+    ENVIRONMENT_LABEL,
+    MANAGED_BY,
+    MANAGER,
+    OWN_PREFIX,
+    SOURCE_COMMIT,
+    SOURCE_PATH,
+    SUSPEND_OVERRIDE,
+    is_managed,
+    managed_selector,
+)
 from reconciler.spec.problems import Problem
-
-MANAGED_BY = "reconciler.io/managed-by"
-MANAGER = "reconciler"
-ENVIRONMENT_LABEL = "reconciler.io/environment"
-SOURCE_COMMIT = "reconciler.io/source-commit"
-CONTENT_HASH = "reconciler.io/content-hash"
-SOURCE_PATH = "reconciler.io/source-path"
-OWN_PREFIX = "reconciler.io/"
 
 SYSTEM_NAMESPACE = "reconciler-system"
 ENVIRONMENT_KIND = "Environment"
@@ -23,17 +28,6 @@ ENVIRONMENT_API = "reconciler.io/v1"
 SYNC_KINDS = ("ConfigMap", "WorkflowTemplate", "CronWorkflow", "Workflow")
 
 SYNCED, OUT_OF_SYNC, FAILED = "Synced", "OutOfSync", "Failed"
-
-
-def managed_selector(environment: str) -> dict[str, str]:
-    return {MANAGED_BY: MANAGER, ENVIRONMENT_LABEL: environment}
-
-
-def is_managed(obj: dict, environment: str | None = None) -> bool:
-    labels = (obj.get("metadata") or {}).get("labels") or {}
-    if labels.get(MANAGED_BY) != MANAGER:
-        return False
-    return environment is None or labels.get(ENVIRONMENT_LABEL) == environment
 
 
 @dataclass
@@ -96,6 +90,11 @@ class Plan:
     def drift(self) -> int:
         return sum(1 for c in self.changes if c.drift)
 
+    def sort(self) -> None:
+        """Apply order: creates and updates first, what others refer to before them, deletes last."""
+        order = {k: i for i, k in enumerate(SYNC_KINDS)}
+        self.changes.sort(key=lambda c: (c.action == "delete", order.get(c.kind, 9), c.namespace, c.name))
+
     def summary(self, done: bool = False) -> str:
         if not self.changes:
             return "no changes"
@@ -104,16 +103,27 @@ class Plan:
             return f"{counts['create']} created, {counts['update']} updated, {counts['delete']} deleted"
         return f"{counts['create']} to create, {counts['update']} to update, {counts['delete']} to delete"
 
-    def to_dict(self, with_diff: bool = True, max_diff_lines: int | None = None) -> dict[str, Any]:
+    def to_dict(self, with_diff: bool = True, max_diff_lines: int | None = None,
+                max_diff_bytes: int | None = None) -> dict[str, Any]:
         changes = []
         for change in self.changes:
             item = change.to_dict(with_diff)
-            if with_diff and max_diff_lines is not None:
-                lines = item["diff"].splitlines()
-                if len(lines) > max_diff_lines:
-                    item["diff"] = "\n".join(lines[:max_diff_lines] + [f"... {len(lines) - max_diff_lines} more lines"])
+            if with_diff and (max_diff_lines is not None or max_diff_bytes is not None):
+                item["diff"] = capped_diff(item["diff"], max_diff_lines, max_diff_bytes)
             changes.append(item)
         return {"summary": self.summary(), "drift": self.drift, "changes": changes}
+
+
+def capped_diff(diff: str, max_lines: int | None, max_bytes: int | None) -> str:
+    """A diff fit to keep in a status: at most `max_lines` lines, or a one-line summary when over
+    `max_bytes` (a diff of a large object must not make the status large)."""
+    if max_bytes is not None and len(diff) > max_bytes // 4 and len(diff.encode()) > max_bytes:
+        changed = sum(1 for line in diff.splitlines() if line[:1] in "+-" and line[:3] not in ("+++", "---"))
+        return f"{changed} lines changed, diff omitted: over {human(max_bytes)}"
+    lines = diff.splitlines()
+    if max_lines is not None and len(lines) > max_lines:
+        return "\n".join(lines[:max_lines] + [f"... {len(lines) - max_lines} more lines"])
+    return diff
 
 
 @dataclass

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from reconciler.engine.submission import store_lookup
+from reconciler.limits import TooLarge
 from reconciler.source import FetchResult, GitSource
 from reconciler.spec import Problem, SpecError
 from reconciler.spec.repo_config import CONFIG_FILE, EnvironmentConfig, RepoConfig, parse_config
@@ -23,13 +24,30 @@ from . import status as status_book
 from .apply import apply_plan
 from .build import Builder, BuildResult
 from .diff import plan as make_plan
-from .model import FAILED, OUT_OF_SYNC, SYNCED, EnvironmentResult, Plan
+from .model import FAILED, OUT_OF_SYNC, SYNCED, EnvironmentResult, Plan, problem_dict
 
 log = logging.getLogger("reconciler.sync")
 
 
 def short(sha: str | None) -> str:
     return sha[:7] if sha else "none"
+
+
+def _log_outcome(result: EnvironmentResult, prior: status_book.PriorState) -> None:
+    """Say what a pass did, once: a pass that changed nothing is DEBUG, a rejected commit is an ERROR
+    the first time and DEBUG on every poll after, and policy warnings are a WARNING when they change."""
+    extra = {"environment": result.environment, "commit": short(result.commit)}
+    old = prior.status
+    same = (old.get("phase"), old.get("reason"), old.get("head")) == (result.phase, result.reason, result.head)
+    if result.failed:
+        level = logging.DEBUG if same else logging.ERROR
+    else:
+        level = logging.INFO if not result.plan.empty or not same else logging.DEBUG
+    log.log(level, "%s: %s: %s", result.environment, result.phase, result.message, extra=extra)
+    warnings = [problem_dict(p) for p in result.warnings[:50]]
+    if warnings and warnings != old.get("warnings"):
+        for p in result.warnings:
+            log.warning("%s: %s", result.environment, p, extra=extra)
 
 
 def describe(problems: list[Problem], limit: int = 3) -> str:
@@ -59,8 +77,13 @@ class _Attempt:
 class Reconciler:
     """Syncs the environments of one repository into one store. Not thread-safe: one pass at a time."""
 
-    def __init__(self, store: ObjectStore, repo: str, home: Path, *, config_branch: str | None = None) -> None:
+    def __init__(self, store: ObjectStore, repo: str, home: Path, *, config_branch: str | None = None,
+                 quiet_seconds: float = 0.0) -> None:
         self.store = store
+        # The daemon's polls skip writing passes that change nothing (status.HEARTBEAT_SECONDS); a one-off
+        # `reconciler sync` always records its pass.
+        self.quiet_seconds = quiet_seconds
+        self.unchanged_passes: dict[str, int] = {}
         self.source = GitSource(repo, home)
         self.builder = Builder(self.source, store_lookup(store))
         self.config_branch = config_branch
@@ -88,16 +111,17 @@ class Reconciler:
         head = self.source.head(branch) if branch else None
         problem: list[Problem] = []
         if head is not None:
-            raw = self.source.read(head, CONFIG_FILE)
-            if raw is not None:
-                try:
+            try:
+                raw = self.source.read(head, CONFIG_FILE)
+                if raw is not None:
                     return parse_config(raw.decode("utf-8-sig"), CONFIG_FILE), []
-                except SpecError as exc:
-                    problem = exc.problems
-                except UnicodeDecodeError:
-                    problem = [Problem(CONFIG_FILE, 1, "(file)", "not UTF-8 text")]
-            else:
-                problem = [Problem(CONFIG_FILE, 1, "(file)", f"no {CONFIG_FILE} at the root of branch {branch}")]
+            except SpecError as exc:
+                problem = exc.problems
+            except UnicodeDecodeError:
+                problem = [Problem(CONFIG_FILE, 1, "(file)", "not UTF-8 text")]
+            except TooLarge as exc:
+                problem = [Problem(CONFIG_FILE, 1, "(file)", str(exc))]
+            problem = problem or [Problem(CONFIG_FILE, 1, "(file)", f"no {CONFIG_FILE} at the root of branch {branch}")]
         else:
             problem = [Problem(CONFIG_FILE, 1, "(file)", f"no config branch found in {self.source.display_url} "
                                                          "(main, master, or the remote's HEAD)")]
@@ -123,24 +147,22 @@ class Reconciler:
         if config_problems:
             log.error("reconciler.yaml on the config branch is invalid; using the environments known "
                       "from the last good config: %s", describe(config_problems))
-        envs = list(config.environments.values())
-        if environment is not None:
-            envs = [e for e in envs if e.name == environment]
-            if not envs:
-                raise KeyError(f"no environment {environment!r} in {CONFIG_FILE} "
-                               f"(known: {', '.join(config.environments) or 'none'})")
+        envs = config.select(environment)
         results = []
+        order = {name: i for i, name in enumerate(config.environments)}
         for env in envs:
             started = time.perf_counter()
-            result = self.reconcile(env, dry_run=dry_run, fetch_error=fetch_error)
+            result = self.reconcile(env, dry_run=dry_run, fetch_error=fetch_error, order=order[env.name])
             result.seconds = time.perf_counter() - started
             results.append(result)
         return results
 
     def reconcile(self, config: EnvironmentConfig, *, dry_run: bool = False,
-                  fetch_error: str = "") -> EnvironmentResult:
+                  fetch_error: str = "", order: int | None = None) -> EnvironmentResult:
         prior = status_book.prior_state(self.store, config.name)
         head = self.source.head(config.branch)
+        if prior.suspended and not dry_run:
+            return self._suspended(config, prior, head)
         head_attempt = self._attempt(config, head, prior) if head else None
         used, failure = head_attempt, None
         if head_attempt is None or head_attempt.problems:
@@ -165,16 +187,32 @@ class Reconciler:
             if applied.ok:
                 result.commit = used.commit
         self._judge(result, head, used, failure, apply_errors, fetch_error, dry_run)
-        extra = {"environment": config.name, "commit": short(result.commit)}
-        (log.error if result.failed else log.info)("%s: %s: %s", config.name, result.phase, result.message,
-                                                   extra=extra)
         if dry_run:
             status_book.mark_out_of_sync(self.store, result)
             return result
+        _log_outcome(result, prior)
         inventory = {o.key for o in used.build.objects} if used and not apply_errors else None
         info = self.source.commit_info(result.commit) if result.commit else None
+        head_info = info
+        if head and head != result.commit:  # a rejected head: history names its subject and author
+            head_info = self.source.commit_info(head)
         status_book.record(self.store, env_config, self.source.display_url, result, inventory=inventory,
-                           created_workflows=created, fetch_error=fetch_error, commit_info=info)
+                           created_workflows=created, fetch_error=fetch_error, commit_info=info,
+                           head_info=head_info, order=order, quiet_seconds=self.quiet_seconds,
+                           pending=self.unchanged_passes)
+        return result
+
+    def _suspended(self, config: EnvironmentConfig, prior: status_book.PriorState,
+                   head: str | None) -> EnvironmentResult:
+        """Nothing built, applied or pruned; only the head is noted, so status can say git moved on."""
+        since = prior.spec.get("suspendedAt") or "?"
+        why = f" ({prior.spec['suspendReason']})" if prior.spec.get("suspendReason") else ""
+        result = EnvironmentResult(
+            environment=config.name, branch=config.branch, namespace=prior.spec.get("namespace") or config.namespace,
+            phase=prior.status.get("phase") or SYNCED, reason="Suspended", commit=prior.applied_commit, head=head,
+            message=f"sync suspended since {since}{why}; `reconciler env resume {config.name}` resumes it")
+        status_book.note_head(self.store, config.name, head)
+        log.debug("%s: suspended, skipped", config.name, extra={"environment": config.name})
         return result
 
     # ---- steps 2 and 3: build and diff ----------------------------------------------------------------

@@ -4,8 +4,8 @@
 
 The result is an ordinary repository whose checked-out branch accepts pushes
 (receive.denyCurrentBranch=updateInstead), so `reconciler promote dev qa --repo DEST` works on it.
-sample-repo/ lives in the source tree, not in the installed package: run this from a checkout, or
-pass --source.
+The folder is the checkout's top-level sample-repo/; setup.py copies it into a built package as
+reconciler/sync/sample-repo/, so an installed copy needs no checkout.
 """
 
 from __future__ import annotations
@@ -22,9 +22,10 @@ AUTHOR = git.Actor("reconciler sample", "sample@reconciler.invalid")
 
 
 def find_sample_source() -> Path | None:
-    """The checkout's sample-repo/ (editable install), else ./sample-repo (a plain `pip install .`
-    run from the checkout, as in the README's quick start)."""
-    for candidate in (Path(__file__).resolve().parents[2] / "sample-repo", Path.cwd() / "sample-repo"):
+    """The copy shipped in the package (a wheel install), else the checkout's sample-repo/ (an
+    editable install, or running from the source tree)."""
+    here = Path(__file__).resolve()
+    for candidate in (here.parent / "sample-repo", here.parents[2] / "sample-repo"):
         if (candidate / "reconciler.yaml").is_file():
             return candidate
     return None
@@ -32,10 +33,13 @@ def find_sample_source() -> Path | None:
 
 def make_sample_repo(dest: Path, source: Path | None = None, *, bare: bool = False) -> Path:
     """Create the repository at `dest` (which must not exist or be empty); returns its path."""
-    source = source or find_sample_source()
-    if source is None or not (source / "reconciler.yaml").is_file():
-        raise FileNotFoundError("sample-repo/ not found: run from a source checkout of reconciler, "
-                                "or pass the folder with --source")
+    if source is None:
+        source = find_sample_source()
+        if source is None:
+            raise FileNotFoundError("the sample repository is not in this installation (a package built without "
+                                    "setup.py's build step?): pass the folder with --source")
+    elif not (source / "reconciler.yaml").is_file():
+        raise FileNotFoundError(f"{source} has no reconciler.yaml: not a sample repository folder")
     dest = Path(dest).resolve()
     if dest.exists() and any(dest.iterdir()):
         raise FileExistsError(f"{dest} exists and is not empty")
@@ -60,7 +64,8 @@ def make_sample_repo(dest: Path, source: Path | None = None, *, bare: bool = Fal
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("dest", type=Path)
-    parser.add_argument("--source", type=Path, default=None, help="the sample-repo folder (default: the checkout's)")
+    parser.add_argument("--source", type=Path, default=None,
+                        help="the sample-repo folder (default: the one shipped with reconciler)")
     parser.add_argument("--bare", action="store_true", help="create a bare repository (a 'remote')")
     args = parser.parse_args(argv)
     try:

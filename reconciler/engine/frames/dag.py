@@ -163,7 +163,7 @@ class DagFrame(HookedFrame):
                 return
         if has_loop(task):
             try:
-                items = expand_items(task, self.op.scoped(self.scope))
+                items = expand_items(task, self.op.scoped(self.scope), len(self.op.nodes))
             except (LoopError, ExpressionError) as exc:
                 self.immediate(name, node_name, N.ERROR, f"task {name}: {exc}")
                 return

@@ -98,7 +98,7 @@ class StepGroupFrame(HookedFrame):
                 continue
             self.looped.add(name)
             try:
-                items = expand_items(step, scope)
+                items = expand_items(step, scope, len(self.op.nodes))
             except (LoopError, ExpressionError) as exc:
                 self.immediate(step, f"{base}.{name}", name, N.ERROR, str(exc))
                 continue

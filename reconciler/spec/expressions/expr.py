@@ -18,7 +18,7 @@ from .errors import ExpressionError, one_line
 from .expr_argo import ARGO_FUNCTIONS, SPRIG_NAMESPACE, SprigNamespace
 from .expr_builtins import FUNCTIONS as _CORE_FUNCTIONS
 from .expr_parser import PREDICATE_BUILTINS, Node, parse
-from .expr_values import compile_regex, deep_equal, fail, go_sprint, is_number, type_name
+from .expr_values import check_built, compile_regex, deep_equal, fail, go_sprint, is_number, type_name
 
 Program = Callable[["Ctx"], Any]
 FUNCTIONS = {**_CORE_FUNCTIONS, **ARGO_FUNCTIONS}
@@ -194,6 +194,7 @@ def _strings(op: str, f: Callable[[str, str], bool]) -> Callable[[Any, Any], boo
 
 def _range(a: Any, b: Any) -> list[int]:
     if isinstance(a, int) and isinstance(b, int) and not isinstance(a, bool) and not isinstance(b, bool):
+        check_built("..", b + 1 - a)
         return list(range(a, b + 1))
     raise _bad("..", a, b)
 

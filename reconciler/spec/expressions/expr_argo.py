@@ -19,6 +19,7 @@ from .expr_builtins import need_list, need_str
 from .expr_values import (
     GO_FLOAT_RE,
     GO_INT_RE,
+    check_built,
     compile_regex,
     deep_equal,
     fail,
@@ -217,6 +218,11 @@ def _sprig_mod(a: Any, b: Any) -> int:
     return int(math.fmod(x, y))
 
 
+def _sprig_repeat(count: int, s: str) -> str:
+    check_built("sprig.repeat", len(s) * max(count, 0))
+    return s * max(count, 0)
+
+
 def _sprig_substr(start: Any, end: Any, s: Any) -> str:
     s, a, b = _strval(s), _cast_int(start), _cast_int(end)
     if a < 0:
@@ -332,7 +338,7 @@ SPRIG: dict[str, Callable[..., Any]] = {
     "contains": lambda sub, s: _strval(sub) in _strval(s),
     "hasPrefix": lambda p, s: _strval(s).startswith(_strval(p)),
     "hasSuffix": lambda p, s: _strval(s).endswith(_strval(p)),
-    "repeat": lambda n, s: _strval(s) * max(_cast_int(n), 0),
+    "repeat": lambda n, s: _sprig_repeat(_cast_int(n), _strval(s)),
     "substr": _sprig_substr,
     "trunc": _sprig_trunc,
     "nospace": lambda s: re.sub(r"\s", "", _strval(s)),

@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from .expr_values import (
+    check_built,
     deep_equal,
     fail,
     go_json,
@@ -190,6 +191,7 @@ def _repeat(s: Any, n: Any) -> str:
     count = need_int("repeat", n)
     if count < 0:
         raise fail("repeat: negative repeat count")
+    check_built("repeat", len(s) * count)
     return s * count
 
 

@@ -49,6 +49,16 @@ def fail(message: str) -> ExpressionError:
     return ExpressionError(message)
 
 
+# What one function or operator may build (characters of a string, items of a list): a short
+# expression such as repeat("x", 1e12) or 1..1e12 must fail, not exhaust the daemon's memory.
+MAX_BUILT = 1 << 20
+
+
+def check_built(what: str, size: int) -> None:
+    if size > MAX_BUILT:
+        raise fail(f"{what}: the result would have {size} elements, over the limit of {MAX_BUILT}")
+
+
 # ----------------------------------------------------------------------------- Go formatting
 
 
