@@ -41,6 +41,71 @@ def store_path(home: Path) -> Path:
     return home / "store.db"
 
 
+BACKENDS = ("sqlite", "kubernetes")
+# The Kubernetes backend's settings: environment variable -> KubernetesStore option (lists comma-separated).
+KUBERNETES_ENV = {
+    "RECONCILER_SYSTEM_NAMESPACE": "system_namespace",
+    "RECONCILER_NAMESPACES": "namespaces",
+    "RECONCILER_ARGO_NAMESPACES": "argo_namespaces",
+    "RECONCILER_CREATE_NAMESPACES": "create_namespaces",
+    "RECONCILER_OFFLOAD_THRESHOLD": "offload_threshold",
+}
+# The same settings under the config file's `kubernetes:` key.
+KUBERNETES_CONFIG = {"context": "RECONCILER_KUBE_CONTEXT", "systemNamespace": "RECONCILER_SYSTEM_NAMESPACE",
+                     "namespaces": "RECONCILER_NAMESPACES", "argoNamespaces": "RECONCILER_ARGO_NAMESPACES",
+                     "createNamespaces": "RECONCILER_CREATE_NAMESPACES",
+                     "offloadThreshold": "RECONCILER_OFFLOAD_THRESHOLD"}
+
+
+def store_location(home: Path, environ: dict | None = None) -> tuple[str, dict]:
+    """Where the store is and the backend's options: RECONCILER_BACKEND (sqlite, the default, or
+    kubernetes), and for Kubernetes RECONCILER_KUBE_CONTEXT and the variables of KUBERNETES_ENV."""
+    env = os.environ if environ is None else environ
+    backend = env.get("RECONCILER_BACKEND") or "sqlite"
+    if backend not in BACKENDS:
+        raise ConfigError(f"RECONCILER_BACKEND: {backend!r} is not one of {', '.join(BACKENDS)}")
+    if backend == "sqlite":
+        return str(store_path(home)), {}
+    options: dict = {}
+    for var, option in KUBERNETES_ENV.items():
+        raw = env.get(var)
+        if raw in (None, ""):
+            continue
+        if option in ("namespaces", "argo_namespaces"):
+            options[option] = [n.strip() for n in raw.split(",") if n.strip()]
+        elif option == "create_namespaces":
+            options[option] = raw.lower() not in ("0", "false", "no")
+        elif option == "offload_threshold":
+            if not raw.isdigit():
+                raise ConfigError(f"{var}: {raw!r} is not a number of bytes")
+            options[option] = int(raw)
+        else:
+            options[option] = raw
+    return "kubernetes://" + (env.get("RECONCILER_KUBE_CONTEXT") or ""), options
+
+
+def open_home_store(home: Path):
+    """The store the configured backend names (see store_location)."""
+    from reconciler.store import open_store
+
+    location, options = store_location(home)
+    return open_store(location, **options)
+
+
+def config_environment(data: dict) -> dict[str, str]:
+    """The environment variables a config file's backend settings stand for (flags and the real
+    environment win: the caller only fills what is unset)."""
+    out = {}
+    backend = data.get("backend") or data.get("store")
+    if backend:
+        out["RECONCILER_BACKEND"] = backend
+    for key, value in (data.get("kubernetes") or {}).items():
+        if isinstance(value, list):
+            value = ",".join(value)
+        out[KUBERNETES_CONFIG[key]] = str(value).lower() if isinstance(value, bool) else str(value)
+    return out
+
+
 def artifacts_path(home: Path) -> Path:
     return home / "artifacts"
 
@@ -81,7 +146,4 @@ def load_daemon_config(path: str | os.PathLike) -> dict:
     if errors:
         lines = [f"{path}: {'.'.join(str(p) for p in e.path) or '(top level)'}: {e.message}" for e in errors]
         raise ConfigError("\n".join(lines))
-    if data.get("store") == "kubernetes" or "kubernetes" in data:
-        raise ConfigError(f"{path}: store: the Kubernetes backend is not built yet; use store: sqlite "
-                          "(the default) and remove the kubernetes section")
     return data

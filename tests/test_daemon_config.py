@@ -61,7 +61,8 @@ def test_environment_overrides_the_file(home: Path, tmp_path: Path) -> None:
 @pytest.mark.parametrize(("text", "message"), [
     ("pollInterval: 0\n", "pollInterval: 0 is less than the minimum of 0.1"),
     ("bogus: 1\n", "'bogus' was unexpected"),
-    ("store: kubernetes\n", "the Kubernetes backend is not built yet"),
+    ("backend: etcd\n", "backend: 'etcd' is not one of ['sqlite', 'kubernetes']"),
+    ("kubernetes: {namespaces: [Bad_NS]}\n", "kubernetes.namespaces.0: 'Bad_NS' does not match"),
     ("listen: [1\n", "not valid YAML"),
 ])
 def test_a_bad_config_file_is_refused_with_file_and_field(home: Path, tmp_path: Path, text: str, message: str) -> None:

@@ -43,6 +43,9 @@ CRD_KINDS = {
     "WorkflowTemplate": ("workflowtemplates", "rwftmpl", "Namespaced"),
     "ClusterWorkflowTemplate": ("clusterworkflowtemplates", "rcwftmpl", "Cluster"),
     "CronWorkflow": ("cronworkflows", "rcwf", "Namespaced"),
+    "Lock": ("locks", None, "Namespaced"),
+    "Environment": ("environments", "renv", "Namespaced"),
+    "WebhookDelivery": ("webhookdeliveries", None, "Namespaced"),
 }
 
 
@@ -389,7 +392,7 @@ def _crds() -> list[dict]:
 @pytest.mark.parametrize("version", K8S_VERSIONS)
 def test_crds_validate_against_kubernetes_schemas(version):
     crds = _crds()
-    assert len(crds) == 4
+    assert len(crds) == len(CRD_KINDS)
     for crd in crds:
         kubernetes_validate.validate(crd, version, strict=True)
 
@@ -404,7 +407,7 @@ def test_crds_shape():
         assert spec["group"] == "reconciler.io"
         assert spec["scope"] == scope
         assert spec["names"]["plural"] == plural
-        assert spec["names"]["shortNames"] == [short]
+        assert spec["names"].get("shortNames") == ([short] if short else None)
         (version,) = spec["versions"]
         assert (version["name"], version["served"], version["storage"]) == ("v1alpha1", True, True)
         props = version["schema"]["openAPIV3Schema"]["properties"]
@@ -414,8 +417,17 @@ def test_crds_shape():
         assert columns["Age"] == ".metadata.creationTimestamp"
         if kind == "Workflow":
             assert columns["Phase"] == ".status.phase"
+        # Argo's kinds mirror Argo's CRDs (no status subresource); the project's own kinds have it.
+        assert ("subresources" in version) == (kind in ("Lock", "Environment", "WebhookDelivery"))
         seen[kind] = crd
     assert set(seen) == set(CRD_KINDS)
+
+
+def test_chart_crds_are_what_reconciler_crds_prints():
+    printed = subprocess.run([sys.executable, "-m", "reconciler.cli.main", "crds"], capture_output=True, text=True,
+                             check=True).stdout
+    assert sorted(_crds(), key=lambda c: c["metadata"]["name"]) == sorted(
+        (d for d in yaml.safe_load_all(printed) if d), key=lambda c: c["metadata"]["name"])
 
 
 def test_a_validator_that_passes_everything_would_be_caught():

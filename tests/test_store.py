@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import re
 import signal
 import sqlite3
 import subprocess
 import sys
 import threading
 import time
-import uuid
 from pathlib import Path
 
 import pytest
@@ -31,6 +29,8 @@ from reconciler.store import (
 )
 from reconciler.store import sqlite as sqlite_backend
 
+from .store_backends import node, wf
+
 
 @pytest.fixture
 def db(tmp_path: Path) -> Path:
@@ -44,88 +44,7 @@ def store(db: Path):
     s.close()
 
 
-def wf(name: str | None = "wf", namespace: str | None = "default", nodes: dict | None = None, **meta) -> dict:
-    obj = {
-        "apiVersion": "argoproj.io/v1alpha1",
-        "kind": "Workflow",
-        "metadata": {**meta},
-        "spec": {"entrypoint": "main"},
-    }
-    if name is not None:
-        obj["metadata"]["name"] = name
-    if namespace is not None:
-        obj["metadata"]["namespace"] = namespace
-    if nodes is not None:
-        obj["status"] = {"phase": "Running", "nodes": nodes}
-    return obj
-
-
-def node(i: int, phase: str = "Running") -> dict:
-    return {"id": f"n{i}", "name": f"wf.step{i}", "type": "Pod", "phase": phase, "children": [f"n{i + 1}"]}
-
-
 # -- create / get / list ---------------------------------------------------------------------------
-
-
-def test_create_fills_metadata_and_get_returns_it(store: ObjectStore) -> None:
-    given_obj = wf(namespace=None)
-    created = store.create(given_obj)
-    meta = created["metadata"]
-    assert meta["namespace"] == "default"
-    assert uuid.UUID(meta["uid"]).version == 4
-    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", meta["creationTimestamp"])
-    assert meta["generation"] == 1
-    assert int(meta["resourceVersion"]) > 0
-    assert "namespace" not in given_obj["metadata"], "create must not modify the caller's object"
-    assert store.get("Workflow", "default", "wf") == created
-
-
-def test_returned_objects_are_private_copies(store: ObjectStore) -> None:
-    obj = wf(nodes={"n1": node(1)})
-    created = store.create(obj)
-    obj["spec"]["entrypoint"] = "changed-after-create"
-    created["status"]["nodes"]["n1"]["phase"] = "changed-in-result"
-    got = store.get("Workflow", "default", "wf")
-    got["spec"]["entrypoint"] = "changed-in-get-result"
-    again = store.get("Workflow", "default", "wf")
-    assert again["spec"]["entrypoint"] == "main"
-    assert again["status"]["nodes"]["n1"]["phase"] == "Running"
-
-
-def test_resource_versions_increase_store_wide(store: ObjectStore) -> None:
-    a = store.create(wf("a"))
-    b = store.create({"apiVersion": "v1", "kind": "CronWorkflow", "metadata": {"name": "c"}, "spec": {}})
-    c = store.patch("Workflow", "default", "a", {"spec": {"x": 1}})
-    versions = [int(o["metadata"]["resourceVersion"]) for o in (a, b, c)]
-    assert versions == sorted(versions) and len(set(versions)) == 3
-
-
-def test_get_missing_raises_not_found(store: ObjectStore) -> None:
-    with pytest.raises(NotFound):
-        store.get("Workflow", "default", "nope")
-
-
-def test_list_by_namespace_and_labels_sorted(store: ObjectStore) -> None:
-    store.create(wf("b", "prod", labels={"team": "ml", "tier": "1"}))
-    store.create(wf("a", "prod", labels={"team": "etl"}))
-    store.create(wf("z", "dev", labels={"team": "ml"}))
-    store.create({"apiVersion": "v1", "kind": "WorkflowTemplate", "metadata": {"name": "t", "namespace": "dev"}})
-
-    def names(objs: list[dict]) -> list[tuple[str, str]]:
-        return [(o["metadata"]["namespace"], o["metadata"]["name"]) for o in objs]
-
-    assert names(store.list("Workflow")) == [("dev", "z"), ("prod", "a"), ("prod", "b")]
-    assert names(store.list("Workflow", "prod")) == [("prod", "a"), ("prod", "b")]
-    assert names(store.list("Workflow", labels={"team": "ml"})) == [("dev", "z"), ("prod", "b")]
-    assert names(store.list("Workflow", "prod", {"team": "ml", "tier": "1"})) == [("prod", "b")]
-    assert store.list("Workflow", labels={"team": "ml", "tier": "2"}) == []
-    assert names(store.list("WorkflowTemplate")) == [("dev", "t")]
-
-
-def test_generate_name(store: ObjectStore) -> None:
-    names = {store.create(wf(None, generateName="etl-"))["metadata"]["name"] for _ in range(20)}
-    assert len(names) == 20
-    assert all(re.fullmatch(r"etl-[a-z0-9]{5}", n) for n in names)
 
 
 def test_generate_name_retries_on_clash(store: ObjectStore, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -139,56 +58,7 @@ def test_generate_name_retries_on_clash(store: ObjectStore, monkeypatch: pytest.
         store.create(wf(None, generateName="etl-"))
 
 
-def test_already_exists_is_per_kind_and_namespace(store: ObjectStore) -> None:
-    store.create(wf("x"))
-    with pytest.raises(AlreadyExists):
-        store.create(wf("x"))
-    store.create(wf("x", "other"))
-    store.create({"apiVersion": "v1", "kind": "CronWorkflow", "metadata": {"name": "x"}})
-
-
-@pytest.mark.parametrize(
-    "bad",
-    [
-        {"kind": "Workflow", "metadata": {"name": "x"}},
-        {"apiVersion": "v1", "metadata": {"name": "x"}},
-        {"apiVersion": "v1", "kind": "Workflow", "metadata": {}},
-        {"apiVersion": "v1", "kind": "Workflow", "metadata": {"name": "x"}, "spec": {"when": object()}},
-    ],
-)
-def test_create_rejects_incomplete_or_non_json_objects(store: ObjectStore, bad: dict) -> None:
-    with pytest.raises(StoreError):
-        store.create(bad)
-
-
-def test_cluster_scoped_kind_lives_in_empty_namespace(store: ObjectStore) -> None:
-    tmpl = {"apiVersion": "argoproj.io/v1alpha1", "kind": "ClusterWorkflowTemplate",
-            "metadata": {"name": "shared", "namespace": "prod"}, "spec": {}}
-    assert store.create(tmpl)["metadata"]["namespace"] == ""
-    assert store.get("ClusterWorkflowTemplate", "", "shared")["metadata"]["name"] == "shared"
-    assert [o["metadata"]["name"] for o in store.list("ClusterWorkflowTemplate")] == ["shared"]
-    store.delete("ClusterWorkflowTemplate", "", "shared")
-    with pytest.raises(NotFound):
-        store.get("ClusterWorkflowTemplate", "", "shared")
-
-
 # -- update / patch / delete -----------------------------------------------------------------------
-
-
-def test_update_compare_and_swap(store: ObjectStore) -> None:
-    first = store.create(wf())
-    fresh = dict(first, spec={"entrypoint": "other"})
-    second = store.update(fresh)
-    assert int(second["metadata"]["resourceVersion"]) > int(first["metadata"]["resourceVersion"])
-    with pytest.raises(Conflict):
-        store.update(dict(first, spec={"entrypoint": "stale"}))
-    assert store.get("Workflow", "default", "wf")["spec"] == {"entrypoint": "other"}
-    # Without a resourceVersion the update is unconditional, as in Kubernetes.
-    blind = wf()
-    blind["spec"] = {"entrypoint": "blind"}
-    assert store.update(blind)["spec"] == {"entrypoint": "blind"}
-    with pytest.raises(NotFound):
-        store.update(wf("missing"))
 
 
 def test_update_keeps_identity_and_counts_generation_on_spec_changes(store: ObjectStore) -> None:
@@ -201,49 +71,6 @@ def test_update_keeps_identity_and_counts_generation_on_spec_changes(store: Obje
     assert updated["metadata"]["generation"] == 1, "a status-only change is not a new generation"
     updated["spec"]["entrypoint"] = "other"
     assert store.update(updated)["metadata"]["generation"] == 2
-
-
-def test_patch_is_json_merge_patch(store: ObjectStore) -> None:
-    obj = wf()
-    obj["metadata"]["labels"] = {"a": "1", "b": "2"}
-    obj["spec"] = {"entrypoint": "main", "arguments": {"parameters": [{"name": "p", "value": "1"}]},
-                   "nested": {"keep": True, "drop": 1}}
-    store.create(obj)
-    patched = store.patch("Workflow", "default", "wf", {
-        "metadata": {"labels": {"b": None, "c": "3"}},
-        "spec": {"arguments": {"parameters": [{"name": "q"}]}, "nested": {"drop": None, "new": {"x": None}}},
-    })
-    assert patched["metadata"]["labels"] == {"a": "1", "c": "3"}
-    assert patched["spec"] == {"entrypoint": "main", "arguments": {"parameters": [{"name": "q"}]},
-                               "nested": {"keep": True, "new": {}}}
-    assert patched["metadata"]["generation"] == 2
-    assert store.get("Workflow", "default", "wf") == patched
-
-
-def test_patch_cannot_rename_or_reidentify(store: ObjectStore) -> None:
-    created = store.create(wf())
-    patched = store.patch("Workflow", "default", "wf", {"kind": "Other", "metadata": {
-        "name": "renamed", "namespace": "elsewhere", "uid": "forged"}})
-    assert (patched["kind"], patched["metadata"]["name"], patched["metadata"]["namespace"]) == (
-        "Workflow", "wf", "default")
-    assert patched["metadata"]["uid"] == created["metadata"]["uid"]
-
-
-def test_patch_compare_and_swap(store: ObjectStore) -> None:
-    rv = store.create(wf())["metadata"]["resourceVersion"]
-    newer = store.patch("Workflow", "default", "wf", {"status": {"phase": "Running"}}, resource_version=rv)
-    with pytest.raises(Conflict):
-        store.patch("Workflow", "default", "wf", {"status": {"phase": "Failed"}}, resource_version=rv)
-    with pytest.raises(Conflict):  # metadata.resourceVersion in the patch is a precondition as well
-        store.patch("Workflow", "default", "wf", {"metadata": {"resourceVersion": rv}})
-    assert store.get("Workflow", "default", "wf")["status"]["phase"] == "Running"
-    light = store.patch("Workflow", "default", "wf", {"status": {"phase": "Succeeded"}},
-                        resource_version=newer["metadata"]["resourceVersion"], return_object=False)
-    assert set(light) == {"apiVersion", "kind", "metadata"}
-    assert light["metadata"]["resourceVersion"] == store.get("Workflow", "default", "wf")["metadata"][
-        "resourceVersion"]
-    with pytest.raises(NotFound):
-        store.patch("Workflow", "default", "missing", {"spec": {}})
 
 
 def _side_rows(db: Path) -> dict[str, str]:
@@ -353,16 +180,6 @@ def test_watch_sees_another_instance_writing_from_another_thread(db: Path) -> No
     assert versions == sorted(versions)
     watcher.close()
     writer.close()
-
-
-def test_watch_since_replays_history_and_none_means_from_now(store: ObjectStore) -> None:
-    first = store.create(wf("a"))
-    store.create(wf("b"))
-    now = store.watch(timeout=0.3)
-    store.create(wf("c"))
-    assert [e["object"]["metadata"]["name"] for e in now] == ["c"]
-    replay = store.watch(since=first["metadata"]["resourceVersion"], timeout=0.3)
-    assert [(e["type"], e["object"]["metadata"]["name"]) for e in replay] == [("ADDED", "b"), ("ADDED", "c")]
 
 
 def test_watch_coalesces_states_it_fell_behind_on(store: ObjectStore) -> None:

@@ -13,8 +13,7 @@ from typing import Any
 
 import uvicorn
 
-from reconciler.config import store_path
-from reconciler.store import open_store
+from reconciler.config import open_home_store
 
 from .app import create_app
 from .common import ApiState
@@ -86,7 +85,7 @@ def start_daemon_api(home: Path, settings: ApiSettings, *, sync_loop: Any = None
                      metrics_app: Any = None) -> ApiServer | None:
     """The daemon's API on its own store connection. If the default address is taken (another daemon
     on this machine), log it and go on without the API; an address the user chose must work."""
-    store = open_store(store_path(home))
+    store = open_home_store(home)
     state = ApiState(store=store, home=home, settings=settings, sync_loop=sync_loop, repo=repo,
                      metrics_app=metrics_app)
     app = create_app(state)

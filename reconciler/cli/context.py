@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+import sys
 from functools import cached_property
 from pathlib import Path
 
 from reconciler.artifacts import LocalArtifactRepository
-from reconciler.config import artifacts_path, home_dir, store_path
+from reconciler.config import ConfigError, artifacts_path, home_dir, open_home_store
 from reconciler.engine.submission import store_lookup
 from reconciler.runner import WorkflowRunner
-from reconciler.store import open_store
 from reconciler.store.base import ObjectStore
 
 
@@ -24,7 +24,11 @@ class Context:
 
     @cached_property
     def store(self) -> ObjectStore:
-        return open_store(store_path(self.home))
+        try:
+            return open_home_store(self.home)
+        except ConfigError as exc:  # a store error (an unreachable cluster) is main()'s to report
+            print(f"error: {exc}", file=sys.stderr)
+            sys.exit(2)
 
     @property
     def lookup(self):

@@ -38,6 +38,12 @@ def _load_config(ctx: click.Context, _param: click.Parameter, path: str | None) 
     ctx.meta["limits"] = data.get("limits") or {}  # resolved in `up`, under the environment variables
     ctx.default_map = {**(ctx.default_map or {}),
                        **{DAEMON_CONFIG_OPTIONS[k]: v for k, v in data.items() if k in DAEMON_CONFIG_OPTIONS}}
+    import os
+
+    from reconciler.config import config_environment
+
+    for var, value in config_environment(data).items():
+        os.environ.setdefault(var, value)
     if data.get("home") and ctx.obj is not None and ctx.obj._home_arg is None:
         ctx.obj._home_arg = data["home"]
     ctx.meta["reconciler.config"] = path  # hidden from steps
@@ -111,12 +117,16 @@ def register(cli: click.Group) -> None:  # noqa: C901 - one command per nested f
             logging.getLogger("reconciler.daemon").warning(
                 "--repo carries credentials: git never sees them, but they are in this process's own arguments "
                 "(ps); set RECONCILER_REPO, the config file's repo, or RECONCILER_GIT_USERNAME/_PASSWORD instead")
+        from reconciler.config import ConfigError
+
         config = click.get_current_context().meta.get("reconciler.config")
         settings = step_settings(obj.home, **{**steps, "hide": (*steps["hide"], *([config] if config else []))})
         try:
             daemon = Daemon(obj.home, repo=repo, poll_interval=poll_interval, max_running=max_running,
                             steps=settings, keep_scratch=keep_scratch, grace=grace, api=api,
                             max_deaths=max_daemon_deaths)
+        except (ConfigError, ValueError) as exc:  # the backend's settings
+            raise click.ClickException(str(exc)) from None
         except RuntimeError as exc:  # the sandbox cannot run here
             raise click.ClickException(f"{exc}\nSteps would run without a sandbox, sharing the daemon's trust; "
                                        "to accept that, pass --isolation tmpdir (see docs/SECURITY.md)") from None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import click
@@ -30,6 +31,7 @@ from reconciler.cli.common import (
 )
 from reconciler.cli.context import Context
 from reconciler.cli.running import run_here
+from reconciler.config import BACKENDS
 from reconciler.spec import lint_paths
 from reconciler.spec.validation import collect_files
 from reconciler.store.errors import DamagedStore, StoreError
@@ -40,9 +42,19 @@ from reconciler.sync.worktree import repository_problems
 @click.option("--home", envvar="RECONCILER_HOME", type=click.Path(file_okay=False), help="Data directory.")
 @click.option("--server", envvar="RECONCILER_SERVER", metavar="URL",
               help="A daemon's HTTP API to work through (token: RECONCILER_API_TOKEN); see docs/API.md.")
+@click.option("--backend", envvar="RECONCILER_BACKEND", type=click.Choice(BACKENDS), default=None,
+              help="Where objects are stored: sqlite in the data directory (default) or a Kubernetes cluster.")
+@click.option("--context", "kube_context", envvar="RECONCILER_KUBE_CONTEXT", metavar="NAME", default=None,
+              help="KUBECONFIG context for --backend kubernetes (in a Pod: its service account).")
 @click.pass_context
-def cli(ctx: click.Context, home: str | None, server: str | None) -> None:
+def cli(ctx: click.Context, home: str | None, server: str | None, backend: str | None,
+        kube_context: str | None) -> None:
     """Run Argo-format workflows without a cluster, and keep them in sync with git."""
+    # The environment carries the choice to the daemon's threads and to every process started from here.
+    if backend:
+        os.environ["RECONCILER_BACKEND"] = backend
+    if kube_context:
+        os.environ["RECONCILER_KUBE_CONTEXT"] = kube_context
     ctx.obj = Context(home)
     ctx.call_on_close(ctx.obj.close)
 
@@ -204,6 +216,26 @@ def apply(obj: Context, files: tuple[str, ...], namespace: str, force: bool) -> 
     except operations.OperationError as exc:
         fail_operation(exc)
     print_applied(lines, warnings)
+
+
+@cli.command()
+@click.option("--apply", "apply_them", is_flag=True,
+              help="Create or update them in the cluster of --backend kubernetes instead of printing them.")
+@click.pass_obj
+def crds(obj: Context, apply_them: bool) -> None:
+    """The CustomResourceDefinitions of the kinds the reconciler stores that Kubernetes lacks, as YAML."""
+    import yaml
+
+    from reconciler.store.kinds import all_crds
+
+    if not apply_them:
+        click.echo(yaml.safe_dump_all(all_crds(), sort_keys=False), nl=False)
+        return
+    install = getattr(obj.store, "install_crds", None)
+    if install is None:
+        fail("crds --apply needs --backend kubernetes (RECONCILER_BACKEND=kubernetes)")
+    install()
+    click.echo(f"{len(all_crds())} CustomResourceDefinitions applied")
 
 
 controls.register(cli)

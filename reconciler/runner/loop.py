@@ -32,7 +32,7 @@ from reconciler.runner.locks import LockManager, holder_is_stale, namespace_cap,
 from reconciler.runner.mounts import MountError
 from reconciler.runner.patching import status_patch
 from reconciler.runner.pods import build_job, finished_event, remove_scratch_later, run_dir, save_memo
-from reconciler.store.base import ObjectStore
+from reconciler.store.base import ENGINE_RECONCILER, ObjectStore
 from reconciler.store.errors import Conflict, NotFound
 
 log = logging.getLogger(__name__)
@@ -101,6 +101,8 @@ class WorkflowRunner(LettingGo):
             return None
         if (obj.get("status") or {}).get("phase") in (N.SUCCEEDED, N.FAILED, N.ERROR):
             return None
+        if self.store.engine_of(namespace) != ENGINE_RECONCILER:
+            return None  # Argo's controller runs this namespace's workflows; we only read them
         if not leases.claimable(obj, self.identity, self.clock()):
             return None
         annotations = self.claim_patch()

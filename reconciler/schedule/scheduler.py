@@ -23,7 +23,7 @@ from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from reconciler.engine.submission import store_lookup
-from reconciler.store.base import ObjectStore
+from reconciler.store.base import ENGINE_RECONCILER, ObjectStore
 from reconciler.store.errors import NotFound, StoreError
 from reconciler.store.leases import Lease
 
@@ -182,7 +182,9 @@ class CronScheduler:
 
     def refresh(self) -> None:
         """Bring the triggers in line with the store's CronWorkflows (call after every sync)."""
-        crons = self.store.list("CronWorkflow", self.namespace)
+        # Argo's controller fires the CronWorkflows of its namespaces.
+        crons = [c for c in self.store.list("CronWorkflow", self.namespace)
+                 if self.store.engine_of(c["metadata"].get("namespace") or "default") == ENGINE_RECONCILER]
         now = _dt(self.clock())
         seen = set()
         for cron in crons:

@@ -49,6 +49,7 @@ class EnvironmentConfig:
     max_running_workflows: int | None = None
     semaphores: dict[str, dict[str, int]] = field(default_factory=dict)
     policies: PolicyChoice = PolicyChoice()
+    engine: str = "reconciler"  # or "argo": Argo's controller in the cluster runs the workflows
     line: int = 1  # where the environment is defined, for problems about it
 
 
@@ -128,6 +129,7 @@ def parse_config(text: str, filename: str = CONFIG_FILE) -> RepoConfig:
             max_running_workflows=limits.get("maxRunningWorkflows"),
             semaphores={cm: dict(keys) for cm, keys in (limits.get("semaphores") or {}).items()},
             policies=repo_policies.combine(_policy_choice(raw.get("policies"))),
+            engine=raw.get("engine", "reconciler"),
             line=doc.line_of(at),
         )
     return RepoConfig(environments=envs, filename=filename)

@@ -29,18 +29,25 @@ __all__ = [
 ]
 
 _SQLITE_SCHEME = "sqlite://"
+_KUBERNETES_SCHEME = "kubernetes://"
 
 
 def open_store(location: str | os.PathLike, **options: Any) -> ObjectStore:
     """Open the store at `location`.
 
     Accepted: ":memory:" (a private in-memory database, for tests); "sqlite:///abs/path.db" (also
-    SQLAlchemy's "sqlite:////abs/path.db"); a path to a .db file; or a directory, meaning DIR/store.db.
-    Missing parent directories are created. `options` go to the backend (e.g. event_retention).
+    SQLAlchemy's "sqlite:////abs/path.db"); a path to a .db file; a directory, meaning DIR/store.db; or
+    "kubernetes://[CONTEXT]": the API server of the in-cluster service account, else of KUBECONFIG (and
+    CONTEXT). Missing parent directories are created. `options` go to the backend (e.g. event_retention).
     """
     text = os.fspath(location)
     if not isinstance(text, str):
         text = os.fsdecode(text)
+    if text.startswith(_KUBERNETES_SCHEME):
+        from .kube_client import load_api_client
+        from .kubernetes import KubernetesStore
+
+        return KubernetesStore(load_api_client(text[len(_KUBERNETES_SCHEME):] or None), **options)
     if text.startswith(_SQLITE_SCHEME):
         text = text[len(_SQLITE_SCHEME):]
         if text.startswith("//"):

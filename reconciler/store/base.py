@@ -20,6 +20,8 @@ if TYPE_CHECKING:  # typing.Self is 3.11+, and annotations are never evaluated a
     from typing_extensions import Self
 
 CLUSTER_SCOPED_KINDS = {"ClusterWorkflowTemplate"}
+ENGINE_RECONCILER = "reconciler"
+ENGINE_ARGO = "argo"
 DEFAULT_NAMESPACE = "default"
 
 
@@ -106,6 +108,17 @@ class ObjectStore(ABC):
         if cursor is None:
             cursor = self.current_version()
         return out, cursor
+
+    def set_engine(self, namespace: str, engine: str) -> None:
+        """Record who runs the workflows of `namespace`: "reconciler" (this project's runner) or "argo"
+        (an Argo controller in the cluster; only a backend on a cluster can have one)."""
+        if engine != ENGINE_RECONCILER:
+            raise StoreError(f"engine: {engine} needs --backend kubernetes (a cluster whose Argo controller runs "
+                             f"the workflows); this store is {type(self).__name__}")
+
+    def engine_of(self, namespace: str) -> str:
+        """Who runs the workflows of `namespace` (see set_engine)."""
+        return ENGINE_RECONCILER
 
     def current_version(self) -> str:
         """The store's latest resourceVersion (each backend knows how to read it cheaply)."""

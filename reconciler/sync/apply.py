@@ -17,7 +17,7 @@ from reconciler.store.base import ObjectStore
 from reconciler.store.errors import Conflict, NotFound, StoreError
 
 from .content import FOREIGN_PREFIXES, with_override
-from .model import OWN_PREFIX, SUSPEND_OVERRIDE, Change, Plan, is_managed
+from .model import MANAGER, OWN_PREFIX, SUSPEND_OVERRIDE, Change, Plan, is_managed
 
 log = logging.getLogger("reconciler.sync")
 
@@ -63,15 +63,25 @@ def _replacement(desired: dict, live: dict) -> dict:
 
 
 def _apply_one(store: ObjectStore, change: Change, result: ApplyResult) -> None:
+    # On a cluster the API server merges (server-side apply as field manager "reconciler", as Flux
+    # does): other writers' fields survive, and what we stop sending is removed.
+    apply = getattr(store, "server_side_apply", None)
     if change.action == "create":
         assert change.desired is not None
         obj = change.desired.obj
-        if change.kind == "Workflow":
+        if change.kind == "Workflow":  # a run: created once, with the templates it refers to resolved
             obj = _new_workflow(store, obj)
             result.created_workflows.append(change.name)
+        elif apply is not None:
+            apply(obj, MANAGER)
+            return
         store.create(copy.deepcopy(obj))
     elif change.action == "update":
         assert change.desired is not None and change.live is not None
+        if apply is not None:
+            # A person's suspend override stays (the override annotation is the cron command's own field).
+            apply(with_override(change.desired.obj, change.live), MANAGER)
+            return
         live = change.live
         for attempt in range(2):
             try:

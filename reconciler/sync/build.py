@@ -273,6 +273,8 @@ class Builder:
             if obj["kind"] == "Workflow":
                 meta["name"] = workflow_name(obj, {"spec": obj.get("spec"), "labels": meta.get("labels")})
                 meta.pop("generateName", None)
+            if config.engine == "argo":
+                for_argo_controller(obj)
             objects.append(self._mark(obj, config, commit, doc.filename, doc.line_of(("metadata",))))
         for name, data in self._limit_configmaps(config).items():
             cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}, "data": data}
@@ -299,3 +301,13 @@ class Builder:
             meta.pop(key, None)
         obj.pop("status", None)
         return DesiredObject(obj=obj, path=path, line=line, content_hash=digest)
+
+
+def for_argo_controller(obj: dict) -> None:
+    """What Argo's current CRDs need of an object we accept in older spellings: since Argo 3.6 a
+    CronWorkflow has only `schedules` (the singular `schedule` is gone from the schema, so a cluster
+    would prune it and then refuse the object for lacking `schedules`)."""
+    spec = obj.get("spec")
+    if obj.get("kind") == "CronWorkflow" and isinstance(spec, dict) and "schedule" in spec:
+        single = spec.pop("schedule")
+        spec.setdefault("schedules", [single] if single else [])

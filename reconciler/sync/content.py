@@ -44,6 +44,15 @@ def content_hash(obj: dict) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def projected(live: Any, desired: Any) -> Any:
+    """`live` cut down to the fields `desired` sets (dicts by key, anything else whole): what a store
+    that merges on apply (server-side apply on a cluster) can be expected to match, since fields other
+    writers added survive there by design."""
+    if isinstance(live, dict) and isinstance(desired, dict):
+        return {k: projected(live[k], v) for k, v in desired.items() if k in live}
+    return live
+
+
 def suspend_overridden(live: dict | None) -> bool:
     """Whether `reconciler cron suspend` holds this live CronWorkflow suspended whatever git says."""
     annotations = ((live or {}).get("metadata") or {}).get("annotations") or {}

@@ -15,7 +15,7 @@ from reconciler.spec import Problem
 from reconciler.store.base import ObjectStore
 from reconciler.store.errors import NotFound
 
-from .content import as_yaml, content_hash, overridden_hash, recorded_hash, unoverridden_hashes
+from .content import as_yaml, content_hash, overridden_hash, projected, recorded_hash, unoverridden_hashes
 from .model import (
     ENVIRONMENT_LABEL,
     MANAGED_BY,
@@ -48,12 +48,14 @@ def unified(live: dict | None, desired: dict | None, name: str, live_name: str |
                                            n=2))
 
 
-def _update(desired: DesiredObject, live: dict) -> Change | None:
+def _update(desired: DesiredObject, live: dict, merging: bool) -> Change | None:
     kind, ns, name = desired.key
-    actual, recorded = content_hash(live), recorded_hash(live)
+    # Where the store merges on apply, other writers' extra fields are theirs to keep, not drift.
+    actual = content_hash(projected(live, desired.obj) if merging else live)
+    recorded = recorded_hash(live)
     if actual in (desired.content_hash, overridden_hash(desired.obj, live)):
         return None
-    edited = recorded is not None and recorded not in unoverridden_hashes(live)
+    edited = recorded is not None and (recorded != actual if merging else recorded not in unoverridden_hashes(live))
     if recorded == desired.content_hash:
         reason, drift = "edited out of band", True
     elif edited:
@@ -91,6 +93,7 @@ def plan(
     again even if someone deleted the run.
     """
     live = live_objects(store, environment)
+    merging = getattr(store, "server_side_apply", None) is not None
     result = Plan()
     wanted = {d.key: d for d in desired}
     for key, want in wanted.items():
@@ -99,7 +102,7 @@ def plan(
         if current is not None:
             if kind == "Workflow":
                 continue  # a run is never changed by git: new content means a new run
-            change = _update(want, current)
+            change = _update(want, current, merging)
             if change:
                 result.changes.append(change)
             continue

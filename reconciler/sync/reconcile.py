@@ -18,6 +18,7 @@ from reconciler.source import FetchResult, GitSource
 from reconciler.spec import Problem, SpecError
 from reconciler.spec.repo_config import CONFIG_FILE, EnvironmentConfig, RepoConfig, parse_config
 from reconciler.store.base import ObjectStore
+from reconciler.store.errors import StoreError
 
 from . import status as status_book
 from .apply import apply_plan
@@ -219,6 +220,13 @@ class Reconciler:
         build = self.builder.build(config, commit)
         attempt = _Attempt(commit=commit, build=build)
         if build.ok:
+            # Before the diff: on a cluster the engine decides which resources the live objects are in.
+            try:
+                self.store.set_engine(build.config.namespace, build.config.engine)
+            except StoreError as exc:
+                build.problems.append(Problem(CONFIG_FILE, build.config.line,
+                                              f"environments.{build.config.name}.engine", str(exc)))
+                return attempt
             attempt.plan = make_plan(self.store, config.name, build.objects,
                                      applied=prior.inventory, submitted=prior.submitted)
         return attempt

@@ -73,7 +73,14 @@ app.kubernetes.io/part-of: reconciler
       "store" (ternary "kubernetes" "sqlite" .Values.kubernetes.enabled)
 }}
 {{- if .Values.kubernetes.enabled }}
-{{- $_ := set $config "kubernetes" (dict "namespaces" (fromJsonArray (include "reconciler.rbacNamespaces" .))) }}
+{{- /* Cluster-wide rights: every namespace, and environments' namespaces created on first use. Otherwise the
+     namespaced mode: only the namespaces the Roles cover, and none created. */ -}}
+{{- if .Values.rbac.clusterWide }}
+{{- $_ := set $config "kubernetes" (dict "systemNamespace" .Release.Namespace "createNamespaces" true) }}
+{{- else }}
+{{- $_ := set $config "kubernetes" (dict "namespaces" (fromJsonArray (include "reconciler.rbacNamespaces" .))
+      "systemNamespace" .Release.Namespace "createNamespaces" false) }}
+{{- end }}
 {{- end }}
 {{- mergeOverwrite $config .Values.config.extra | toYaml }}
 {{- end }}
