@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import deque
 from typing import Any
 
 from reconciler.artifacts.base import ArtifactRepository
@@ -15,29 +14,26 @@ from .base import ERROR, FAILED, SUCCEEDED, Executor, JobKey, PodJob, PodResult,
 from .data import DataError
 from .data import process as process_data
 from .http import HttpError, perform
+from .queued import ResultQueue
 
 MAX_CONCURRENT = 16
 
 
-class DaemonSideExecutor(Executor):
+class DaemonSideExecutor(ResultQueue, Executor):
     """Runs jobs that carry an http or data template, each in its own thread (at most MAX_CONCURRENT)."""
 
     name = "daemon"
     isolation = "none"
 
     def __init__(self, artifacts: ArtifactRepository | None = None) -> None:
+        super().__init__()
         self.artifacts = artifacts
-        self._done: deque[PodResult] = deque()
-        self._running: set[JobKey] = set()
         self._killed: dict[JobKey, str] = {}
-        self._cond = threading.Condition()
         self._slots = threading.Semaphore(MAX_CONCURRENT)
 
     def start(self, job: PodJob) -> None:
         with self._cond:
-            if job.key in self._running:
-                raise ValueError(f"node {job.node_id} is already running in namespace {job.namespace}")
-            self._running.add(job.key)
+            self._mark_running(job)
         threading.Thread(target=self._run, args=(job,), name=f"http-{job.node_id}", daemon=True).start()
 
     def _run(self, job: PodJob) -> None:
@@ -75,20 +71,6 @@ class DaemonSideExecutor(Executor):
         with self._cond:
             if key in self._running:
                 self._killed[key] = reason
-
-    def poll(self, timeout: float) -> list[PodResult]:
-        with self._cond:
-            if not self._done and timeout > 0:
-                self._cond.wait(timeout)
-            out = list(self._done)
-            self._done.clear()
-            for r in out:
-                self._running.discard(r.key)
-        return out
-
-    def running(self) -> set[JobKey]:
-        with self._cond:
-            return set(self._running)
 
     def close(self) -> None:
         with self._cond:

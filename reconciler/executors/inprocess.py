@@ -8,13 +8,12 @@ e.g. to make chosen steps fail or to fake outputs in engine tests.
 from __future__ import annotations
 
 import os
-import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
 from .base import ERROR, SUCCEEDED, Executor, JobKey, PodJob, PodResult
+from .queued import ResultQueue
 
 _DEVNULL = Path(os.devnull)  # a readable, empty "log" that costs no file per job
 
@@ -37,16 +36,13 @@ def succeeded(job: PodJob, stdout: str = "") -> PodResult:
     )
 
 
-class InProcessExecutor(Executor):
+class InProcessExecutor(ResultQueue, Executor):
     name = "inprocess"
     isolation = "none"
 
     def __init__(self, func: Callable[[PodJob], PodResult] | None = None) -> None:
+        super().__init__()
         self._func = func or succeeded
-        self._done: deque[PodResult] = deque()
-        self._running: set[str] = set()
-        # A Condition (not a sleep) so poll() from another thread wakes as soon as start() runs.
-        self._cond = threading.Condition()
 
     def start(self, job: PodJob) -> None:
         try:
@@ -57,29 +53,13 @@ class InProcessExecutor(Executor):
                                {a.name: None for a in job.output_artifacts}, time.time(), time.time(),
                                namespace=job.namespace)
         with self._cond:
-            if job.key in self._running:
-                raise ValueError(f"node {job.node_id} is already running in namespace {job.namespace}")
-            self._running.add(job.key)
+            self._mark_running(job)
             self._done.append(result)
             self._cond.notify()
 
     def kill(self, key: JobKey, reason: str = "") -> None:
         # Every job has already finished by the time start() returns: nothing to kill.
         return None
-
-    def poll(self, timeout: float) -> list[PodResult]:
-        with self._cond:
-            if not self._done and timeout > 0:
-                self._cond.wait(timeout)
-            out = list(self._done)
-            self._done.clear()
-            for r in out:
-                self._running.discard(r.key)
-        return out
-
-    def running(self) -> set[JobKey]:
-        with self._cond:
-            return set(self._running)
 
     def close(self) -> None:
         with self._cond:
