@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
@@ -117,7 +118,10 @@ def browser() -> Iterator[webdriver.Chrome]:
 
 
 def wait(driver: webdriver.Chrome, condition, timeout: float = WAIT):
-    return WebDriverWait(driver, timeout, poll_frequency=0.2).until(condition)
+    # The live pages re-render rows as events arrive: an element found a moment ago may be replaced
+    # before it is read. That is a reason to look again, not a failure.
+    return WebDriverWait(driver, timeout, poll_frequency=0.2,
+                         ignored_exceptions=(StaleElementReferenceException,)).until(condition)
 
 
 def login(driver: webdriver.Chrome, daemon: Daemon, hash_: str = "#/workflows") -> None:
